@@ -1,0 +1,205 @@
+"""Tortoise models: the storage shape. Only repositories and read queries touch these."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Account(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "accounts"
+
+
+class ApiKey(Model):
+    """Partner and admin access; only a hash of the secret is kept."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="api_keys", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200, default="")
+    prefix = fields.CharField(max_length=32, unique=True)
+    secret_hash = fields.CharField(max_length=128)
+    scopes = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+
+
+class Channel(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="channels", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=32)
+    name = fields.CharField(max_length=200)
+    state = fields.CharField(max_length=32, default="CONNECTED")
+    credentials = fields.TextField(default="")  # Fernet token, never plain text
+    settings = fields.JSONField(default=dict)
+    sync_interval_seconds = fields.IntField(default=300)
+    sync_cursor = fields.DatetimeField(null=True)
+    last_synced_at = fields.DatetimeField(null=True)
+    next_sync_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "channels"
+
+
+class Order(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="orders", on_delete=fields.CASCADE)
+    channel = fields.ForeignKeyField("models.Channel", related_name="orders", on_delete=fields.CASCADE)
+    external_id = fields.CharField(max_length=100)
+    number = fields.CharField(max_length=100)
+    status = fields.CharField(max_length=32)
+    # Sort key for work lists: ready orders first, BACK_ORDERED below them (see api/orders).
+    status_rank = fields.SmallIntField(default=0)
+    channel_status = fields.CharField(max_length=32)
+    payment_status = fields.CharField(max_length=32)
+    raw_status = fields.CharField(max_length=100, default="")
+    customer_name = fields.CharField(max_length=300, null=True)
+    customer_email = fields.CharField(max_length=300, null=True)
+    currency = fields.CharField(max_length=3, null=True)
+    total = fields.CharField(max_length=32, null=True)
+    shipping_address = fields.JSONField(null=True)
+    missing_fields = fields.JSONField(default=list)
+    attention_reason = fields.TextField(null=True)
+    warning = fields.TextField(null=True)
+    content_hash = fields.CharField(max_length=64, default="")
+    version = fields.IntField(default=0)
+    channel_created_at = fields.DatetimeField()
+    channel_updated_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "orders"
+        unique_together = (("channel", "external_id"),)
+        indexes = (("account", "status_rank", "channel_created_at", "id"),)
+
+
+class OrderLine(Model):
+    id = fields.IntField(primary_key=True)
+    order = fields.ForeignKeyField("models.Order", related_name="lines", on_delete=fields.CASCADE)
+    position = fields.SmallIntField(default=0)
+    channel_line_id = fields.CharField(max_length=100)
+    sku = fields.CharField(max_length=200, null=True)
+    title = fields.CharField(max_length=500)
+    quantity = fields.IntField()
+    quantity_shipped = fields.IntField(default=0)
+    unit_price = fields.CharField(max_length=32, null=True)
+    grams = fields.IntField(null=True)
+
+    class Meta:
+        table = "order_lines"
+
+
+class Shipment(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="shipments", on_delete=fields.CASCADE)
+    order = fields.ForeignKeyField("models.Order", related_name="shipments", on_delete=fields.CASCADE)
+    carrier = fields.CharField(max_length=64)
+    service = fields.CharField(max_length=64)
+    idempotency_key = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=32)
+    lines = fields.JSONField(default=list)
+    tracking_number = fields.CharField(max_length=100, null=True)
+    tracking_url = fields.CharField(max_length=500, null=True)
+    tracking_status = fields.CharField(max_length=32, null=True)
+    tracking_events = fields.JSONField(default=list)
+    carrier_label_id = fields.CharField(max_length=100, null=True)
+    cost = fields.CharField(max_length=32, null=True)
+    currency = fields.CharField(max_length=3, null=True)
+    refund_status = fields.CharField(max_length=32, null=True)
+    channel_fulfillment_id = fields.CharField(max_length=100, null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "shipments"
+        # A retried or concurrent buyLabel with the same key can never make a second row.
+        unique_together = (("account", "idempotency_key"),)
+
+
+class Label(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="labels", on_delete=fields.CASCADE)
+    shipment = fields.ForeignKeyField("models.Shipment", related_name="labels", on_delete=fields.CASCADE)
+    format = fields.CharField(max_length=8)  # PDF | ZPL
+    content = fields.BinaryField()
+
+    class Meta:
+        table = "labels"
+        unique_together = (("shipment", "format"),)
+
+
+class OutboxWrite(Model):
+    """A write owed to a channel, committed with the change that caused it (see jobs/outbox.py)."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="outbox", on_delete=fields.CASCADE)
+    order = fields.ForeignKeyField("models.Order", related_name="outbox", on_delete=fields.CASCADE)
+    channel = fields.ForeignKeyField("models.Channel", related_name="outbox", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=32)
+    payload = fields.JSONField(default=dict)
+    status = fields.CharField(max_length=16, default="PENDING")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_writes"
+        indexes = (("status", "next_attempt_at"), ("order", "status", "id"))
+
+
+class Event(Model):
+    """The event log: every state change in order; subscriptions resume from an id."""
+
+    id = fields.BigIntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="events", on_delete=fields.CASCADE)
+    type = fields.CharField(max_length=64)
+    order_id = fields.IntField(null=True)
+    shipment_id = fields.IntField(null=True)
+    channel_id = fields.IntField(null=True)
+    sync_run_id = fields.IntField(null=True)
+    actor = fields.CharField(max_length=200, default="system")
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "events"
+        indexes = (("account", "id"),)
+
+
+class SyncRun(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="sync_runs", on_delete=fields.CASCADE)
+    channel = fields.ForeignKeyField("models.Channel", related_name="sync_runs", on_delete=fields.CASCADE)
+    direction = fields.CharField(max_length=16, default="IMPORT")
+    trigger = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    pages = fields.IntField(default=0)
+    fetched = fields.IntField(default=0)
+    created = fields.IntField(default=0)
+    updated = fields.IntField(default=0)
+    unchanged = fields.IntField(default=0)
+    failed = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    cursor_before = fields.DatetimeField(null=True)
+    cursor_after = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "sync_runs"

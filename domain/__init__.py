@@ -1,0 +1,1 @@
+"""Waybill's pure model: no I/O, no framework imports (checked by tests/unit/test_layering.py)."""
