@@ -135,7 +135,11 @@ def begin_label(order: Order, wanted: dict[int, int] | None) -> list[ShipmentLin
     """
     _refuse_unless_shippable(order)
     if wanted is None:
-        wanted = {line.id: line.quantity_remaining for line in order.lines if line.id is not None}
+        wanted = {
+            line.id: line.quantity_remaining
+            for line in order.lines
+            if line.id is not None and line.quantity_remaining > 0
+        }
     chosen: list[ShipmentLine] = []
     for line_id, quantity in wanted.items():
         line = order.line(line_id)
@@ -218,7 +222,10 @@ def tracking_updated(order: Order, shipment: Shipment, status: TrackingStatus) -
         order.writes.append(
             ChannelWrite(WriteKind.SHIPMENT_DELIVERED, {"shipment_id": shipment.id})
         )
-    elif status in (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY) and shipment.status is ShipmentStatus.PURCHASED:
+    elif (
+        status in (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY)
+        and shipment.status is ShipmentStatus.PURCHASED
+    ):
         shipment.status = ShipmentStatus.IN_TRANSIT
 
 
@@ -322,7 +329,7 @@ def _copy_content(order: Order, channel_order: ChannelOrder) -> None:
     order.customer_email = channel_order.customer_email
     order.currency = channel_order.currency
     order.total = channel_order.total
-    if order.status not in WITH_LABEL:
+    if not _label_holds_lines(order):
         order.shipping_address = channel_order.shipping_address
     shipped = {line.channel_line_id: line.quantity_shipped for line in order.lines}
     ids = {line.channel_line_id: line.id for line in order.lines}
@@ -331,6 +338,13 @@ def _copy_content(order: Order, channel_order: ChannelOrder) -> None:
             _copy_line(line, line_id=ids.get(line.channel_line_id), shipped=shipped.get(line.channel_line_id, 0))
             for line in channel_order.lines
         ]
+
+
+def _label_holds_lines(order: Order) -> bool:
+    """A label was bought for the stored address: flagged orders keep it until the label is voided."""
+    if order.status in WITH_LABEL:
+        return True
+    return order.status is OrderStatus.NEEDS_ATTENTION and any(line.quantity_shipped > 0 for line in order.lines)
 
 
 def _copy_line(line: OrderLine, line_id: int | None = None, shipped: int = 0) -> OrderLine:

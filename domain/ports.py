@@ -213,11 +213,32 @@ class SyncRunRepository(Protocol):
     async def save(self, run: SyncRun) -> SyncRun: ...
 
 
+class LabelRepository(Protocol):
+    async def add(self, account_id: int, shipment_id: int, label_format: str, content: bytes) -> None: ...
+
+    async def get(self, account_id: int, shipment_id: int, label_format: str) -> bytes | None: ...
+
+
 class UnitOfWork(Protocol):
     orders: OrderRepository
     shipments: ShipmentRepository
     channels: ChannelRepository
     sync_runs: SyncRunRepository
+    labels: LabelRepository
+
+    def add_event(
+        self,
+        account_id: int,
+        type: str,
+        data: dict[str, object],
+        *,
+        order_id: int | None = None,
+        channel_id: int | None = None,
+        sync_run_id: int | None = None,
+        shipment_id: int | None = None,
+    ) -> None:
+        """An event not raised by an order (sync runs, channels), committed with the transaction."""
+        ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -16,7 +16,7 @@ class Account(Model):
 
 
 class ApiKey(Model):
-    """Partner and admin access; only a hash of the secret is kept."""
+    """Partner and admin access. Only a hash of the secret is kept."""
 
     id = fields.IntField(primary_key=True)
     account = fields.ForeignKeyField("models.Account", related_name="api_keys", on_delete=fields.CASCADE)
@@ -82,7 +82,7 @@ class Order(Model):
     class Meta:
         table = "orders"
         unique_together = (("channel", "external_id"),)
-        indexes = (("account", "status_rank", "channel_created_at", "id"),)
+        indexes = (("account_id", "status_rank", "channel_created_at", "id"),)
 
 
 class OrderLine(Model):
@@ -159,11 +159,11 @@ class OutboxWrite(Model):
 
     class Meta:
         table = "outbox_writes"
-        indexes = (("status", "next_attempt_at"), ("order", "status", "id"))
+        indexes = (("status", "next_attempt_at"), ("order_id", "status", "id"))
 
 
 class Event(Model):
-    """The event log: every state change in order; subscriptions resume from an id."""
+    """The event log: every state change in order. Subscriptions resume from an id."""
 
     id = fields.BigIntField(primary_key=True)
     account = fields.ForeignKeyField("models.Account", related_name="events", on_delete=fields.CASCADE)
@@ -178,7 +178,7 @@ class Event(Model):
 
     class Meta:
         table = "events"
-        indexes = (("account", "id"),)
+        indexes = (("account_id", "id"),)
 
 
 class SyncRun(Model):

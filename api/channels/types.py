@@ -1,0 +1,76 @@
+"""GraphQL channel and sync-run types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from api import ids
+from domain import model
+
+ChannelKind = strawberry.enum(model.ChannelKind, description="Which platform a channel is.")
+ConnectionState = strawberry.enum(model.ConnectionState, description="Whether Waybill can reach the channel.")
+SyncStatus = strawberry.enum(model.SyncStatus, description="Where a sync run stands.")
+SyncTrigger = strawberry.enum(model.SyncTrigger, description="What started a sync run.")
+
+
+@strawberry.type(description="A connected sales channel or store platform.")
+class Channel:
+    id: strawberry.ID = strawberry.field(description="Global id.")
+    kind: ChannelKind = strawberry.field(description="Platform.")  # type: ignore[valid-type]
+    name: str = strawberry.field(description="The merchant's name for it.")
+    state: ConnectionState = strawberry.field(description="Connection state.")  # type: ignore[valid-type]
+    sync_interval_seconds: int = strawberry.field(description="Polling interval.")
+    sync_cursor: datetime | None = strawberry.field(description="Orders updated before this are imported.")
+    last_synced_at: datetime | None = strawberry.field(description="End of the last successful sync.")
+    last_error: str | None = strawberry.field(description="Why the last sync failed, in plain words.")
+
+    @classmethod
+    def from_domain(cls, channel: model.Channel) -> Channel:
+        return cls(
+            id=strawberry.ID(ids.encode("Channel", channel.id)),
+            kind=channel.kind,
+            name=channel.name,
+            state=channel.state,
+            sync_interval_seconds=channel.sync_interval_seconds,
+            sync_cursor=channel.sync_cursor,
+            last_synced_at=channel.last_synced_at,
+            last_error=channel.last_error,
+        )
+
+
+@strawberry.type(description="One import from a channel: what it fetched and what it changed.")
+class SyncRun:
+    id: strawberry.ID = strawberry.field(description="Global id.")
+    channel_id: strawberry.ID = strawberry.field(description="The channel synced.")
+    trigger: SyncTrigger = strawberry.field(description="What started it.")  # type: ignore[valid-type]
+    status: SyncStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
+    started_at: datetime | None = strawberry.field(description="Start.")
+    finished_at: datetime | None = strawberry.field(description="End.")
+    pages: int = strawberry.field(description="Pages fetched so far.")
+    fetched: int = strawberry.field(description="Orders fetched.")
+    created: int = strawberry.field(description="New orders.")
+    updated: int = strawberry.field(description="Orders that changed.")
+    unchanged: int = strawberry.field(description="Orders fetched again with no change.")
+    failed: int = strawberry.field(description="Orders that could not be imported.")
+    error: str | None = strawberry.field(description="Why the run failed.")
+
+    @classmethod
+    def from_domain(cls, run: model.SyncRun) -> SyncRun:
+        assert run.id is not None
+        return cls(
+            id=strawberry.ID(ids.encode("SyncRun", run.id)),
+            channel_id=strawberry.ID(ids.encode("Channel", run.channel_id)),
+            trigger=run.trigger,
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            pages=run.pages,
+            fetched=run.fetched,
+            created=run.created,
+            updated=run.updated,
+            unchanged=run.unchanged,
+            failed=run.failed,
+            error=run.error,
+        )

@@ -1,0 +1,129 @@
+"""`waybill`: serve, worker, migrate, create-api-key, inspect-order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from adapters.config import Settings
+
+SCOPES = ("read_orders", "write_shipments", "manage_channels", "admin")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="waybill", description="Order sync and shipping hub.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="Run the API (and, without REDIS_URL, the worker).")
+    serve.add_argument("--host", default=os.environ.get("WAYBILL_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("WAYBILL_PORT", "8000")))
+    serve.add_argument("--demo", action="store_true", help="Sandbox store, sandbox carrier, demo account.")
+    serve.add_argument("--no-worker", action="store_true", help="Never run the worker in this process.")
+
+    commands.add_parser("worker", help="Run a worker (needs REDIS_URL to be shared with the API).")
+    commands.add_parser("migrate", help="Apply database migrations.")
+
+    key = commands.add_parser("create-api-key", help="Create an API key; the key is the last line printed.")
+    key.add_argument("--name", default="cli")
+    key.add_argument("--account", default=None, help="Account name (created if missing; default: the first).")
+    key.add_argument("--scopes", nargs="+", default=list(SCOPES), choices=SCOPES)
+
+    inspect = commands.add_parser("inspect-order", help="Show what Waybill makes of a channel's order payload.")
+    inspect.add_argument("--channel", required=True, choices=["shopify"])
+    inspect.add_argument("file", type=Path)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("WAYBILL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "worker":
+        from jobs.worker import run_worker
+
+        if settings.redis_url is None:
+            print("waybill worker needs REDIS_URL (the API's embedded Valkey is private to it).", file=sys.stderr)
+            return 2
+        asyncio.run(run_worker(settings))
+        return 0
+    if args.command == "migrate":
+        from adapters.persistence.db import migrate_db
+
+        asyncio.run(migrate_db(settings.database_url, settings.data_dir))
+        print("database is up to date")
+        return 0
+    if args.command == "create-api-key":
+        print(asyncio.run(_create_key(settings, args.account, args.name, args.scopes)))
+        return 0
+    return _inspect(args.channel, args.file)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    self_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    app = create_app(settings, demo=args.demo, embedded_worker=False if args.no_worker else None, self_url=self_url)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", ws="websockets-sansio", proxy_headers=True)
+    return 0
+
+
+async def _create_key(settings: Settings, account_name: str | None, name: str, scopes: list[str]) -> str:
+    from adapters.persistence import db, models
+    from adapters.persistence.accounts import create_account, create_api_key
+
+    await db.init_db(settings.database_url, settings.data_dir)
+    try:
+        account = await (models.Account.filter(name=account_name) if account_name else models.Account.all()).order_by("id").first()
+        account_id = account.id if account else await create_account(account_name or "My shop")
+        key = await create_api_key(account_id, name, scopes)
+        return f"API key for account {account_id} (shown once, store it now):\n{key}"
+    finally:
+        await db.close_db()
+
+
+def _inspect(channel: str, path: Path) -> int:
+    from adapters.channels.shopify.mapper import order_from_document
+    from domain.lifecycle import status_from_channel
+    from domain.validation import missing_fields
+
+    try:
+        document = json.loads(path.read_text())
+        orders = order_from_document(document)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    out: list[dict[str, Any]] = []
+    for order in orders:
+        missing = missing_fields(order.shipping_address, order.lines)
+        data = asdict(order)
+        data = {
+            "number": order.number,
+            "external_id": order.external_id,
+            "waybill_status": status_from_channel(order, missing).value,
+            "channel_status": order.channel_status.value,
+            "payment_status": order.payment_status.value,
+            "raw_status": order.raw_status,
+            "customer": {"name": order.customer_name, "email": order.customer_email},
+            "total": order.total,
+            "currency": order.currency,
+            "lines": data["lines"],
+            "shipping_address": data["shipping_address"],
+            "missing_fields": missing,
+            "created_at": order.channel_created_at.isoformat(),
+            "updated_at": order.channel_updated_at.isoformat(),
+        }
+        out.append(data)
+    print(json.dumps(out[0] if len(out) == 1 else out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The GraphQL schema. Validation rules are built once here, so the validation cache keeps working."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+
+from api.channels.resolvers import (
+    ChannelQueries,
+    ConnectChannelPayload,
+    SyncChannelPayload,
+    connect_channel,
+    sync_channel,
+)
+from api.orders.queries import OrderQueries
+from api.shipments.mutations import (
+    BuyLabelPayload,
+    CancelLabelPayload,
+    SkipShippingPayload,
+    buy_label,
+    cancel_label,
+    skip_shipping,
+)
+from api.subscriptions import Subscription
+from api.viewer import ViewerQueries
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+# strawberry issue 4635: the limiter extensions rebuild their rules per request, which
+# defeats the validation cache; rules made once and added with AddValidationRules do not.
+VALIDATION_RULES = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_ALIASES)]
+
+
+@strawberry.type(description="Read your orders, labels, channels and sync runs.")
+class Query(OrderQueries, ChannelQueries, ViewerQueries):
+    pass
+
+
+@strawberry.type(description="Change things. Refusals come back in each payload's userErrors.")
+class Mutation:
+    buy_label: BuyLabelPayload = strawberry.mutation(resolver=buy_label, description="Buy a label (idempotent).")
+    skip_shipping: SkipShippingPayload = strawberry.mutation(
+        resolver=skip_shipping, description="Hand delivery: the order is delivered and the channel fulfilled."
+    )
+    cancel_label: CancelLabelPayload = strawberry.mutation(
+        resolver=cancel_label, description="Void a label; the order goes back to READY_TO_SHIP."
+    )
+    connect_channel: ConnectChannelPayload = strawberry.mutation(
+        resolver=connect_channel, description="Connect a store and start its first sync."
+    )
+    sync_channel: SyncChannelPayload = strawberry.mutation(resolver=sync_channel, description="Sync a channel now.")
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[
+        MaxTokensLimiter(MAX_TOKENS),
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        AddValidationRules(VALIDATION_RULES),
+    ],
+)
+
+__all__ = ["GraphQLError", "schema"]

@@ -1,0 +1,181 @@
+"""buyLabel, skipShipping, cancelLabel: the carrier I/O runs in a worker; the mutation waits for it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import strawberry
+from arq.jobs import Job
+
+from adapters.persistence import mapping, models
+from adapters.runtime import Runtime
+from api import ids
+from api.context import Info
+from api.errors import UserError, refusals
+from api.orders.types import Order
+from api.shipments.types import Shipment
+from domain import services
+from domain.errors import DomainError, ErrorCode
+from domain.model import ShipmentStatus
+
+log = logging.getLogger(__name__)
+
+#: How long a mutation waits for the worker before answering with the label still PURCHASING.
+WAIT_SECONDS = 25.0
+
+
+@strawberry.input(description="Ship some of an order's lines; omit `lines` to ship everything left.")
+class LineQuantityInput:
+    line_id: strawberry.ID = strawberry.field(description="An order line id.")
+    quantity: int = strawberry.field(description="How many of it go in this parcel.")
+
+
+@strawberry.input(description="Buy a label for an order.")
+class BuyLabelInput:
+    order_id: strawberry.ID = strawberry.field(description="The order to ship.")
+    idempotency_key: str = strawberry.field(
+        description="Your unique key for this purchase: a repeat returns the first label, never a second one."
+    )
+    carrier: str = strawberry.field(default="sandbox", description="Carrier name.")
+    service: str = strawberry.field(default="GROUND", description="Carrier service code.")
+    lines: list[LineQuantityInput] | None = strawberry.field(default=None, description="Lines for a partial shipment.")
+
+
+@strawberry.type(description="Result of buyLabel.")
+class BuyLabelPayload:
+    shipment: Shipment | None = strawberry.field(description="The label (PURCHASED, or PURCHASING if still running).")
+    order: Order | None = strawberry.field(description="The order after the purchase.")
+    user_errors: list[UserError] = strawberry.field(description="Why the purchase was refused.")
+
+
+@strawberry.input(description="Mark an order delivered by hand: no label.")
+class SkipShippingInput:
+    order_id: strawberry.ID = strawberry.field(description="The order.")
+
+
+@strawberry.type(description="Result of skipShipping.")
+class SkipShippingPayload:
+    order: Order | None = strawberry.field(description="The order, now DELIVERED.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.input(description="Void a label with the carrier and put the order back to ready.")
+class CancelLabelInput:
+    shipment_id: strawberry.ID = strawberry.field(description="The label to void.")
+
+
+@strawberry.type(description="Result of cancelLabel.")
+class CancelLabelPayload:
+    shipment: Shipment | None = strawberry.field(description="The label, VOIDED when the carrier agreed.")
+    order: Order | None = strawberry.field(description="The order after the void.")
+    user_errors: list[UserError] = strawberry.field(description="Why the void was refused.")
+
+
+async def _wait_job(runtime: Runtime, job_id: str) -> object:
+    job = Job(runtime.key(job_id), runtime.redis, _queue_name=runtime.settings.queue_name)
+    try:
+        return await job.result(timeout=WAIT_SECONDS, poll_delay=0.05)
+    except TimeoutError:
+        return None  # still running: the caller answers with the stored state
+    except Exception:  # the job failed; what it left in the database is the answer
+        log.exception("job %s failed", job_id)
+        return None
+
+
+async def _shipment(account_id: int, shipment_id: int) -> Shipment:
+    row = await models.Shipment.get(id=shipment_id, account_id=account_id)
+    return Shipment.from_domain(mapping.shipment(row))
+
+
+async def _order(account_id: int, order_id: int) -> Order:
+    row = await models.Order.get(id=order_id, account_id=account_id)
+    return Order.from_domain(mapping.order(row, []))
+
+
+async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
+    runtime, account_id = info.context.runtime, info.context.account_id
+
+    async def run() -> tuple[Shipment, Order]:
+        order_id = ids.decode("Order", input.order_id, "orderId")
+        if not input.idempotency_key.strip() or len(input.idempotency_key) > 200:
+            raise DomainError(ErrorCode.INVALID, "idempotencyKey must be 1 to 200 characters", ["idempotencyKey"])
+        wanted = None
+        if input.lines is not None:
+            wanted = {}
+            for line in input.lines:
+                line_id = ids.decode("OrderLine", line.line_id, "lines")
+                wanted[line_id] = wanted.get(line_id, 0) + line.quantity
+        runtime.carrier_client(input.carrier)  # unknown carrier: refused before anything is recorded
+        shipment, _ = await services.begin_label_purchase(
+            runtime.uow(info.context.actor), account_id, order_id, wanted, input.carrier, input.service,
+            input.idempotency_key,
+        )
+        assert shipment.id is not None
+        if shipment.status is ShipmentStatus.PURCHASING:
+            job_id = f"purchase:{shipment.id}"
+            await runtime.enqueue("purchase_label", account_id, shipment.id, job_id=job_id)
+            await _wait_job(runtime, job_id)
+        result = await _shipment(account_id, shipment.id)
+        if result.status == ShipmentStatus.FAILED:
+            raise _Failed(result, await _order(account_id, shipment.order_id))
+        return result, await _order(account_id, shipment.order_id)
+
+    try:
+        done, errors = await refusals(run)
+    except _Failed as failed:
+        error = UserError(field=None, message=failed.shipment.error or "", code=ErrorCode.LABEL_PURCHASE_FAILED)
+        return BuyLabelPayload(shipment=failed.shipment, order=failed.order, user_errors=[error])
+    if done is None:
+        return BuyLabelPayload(shipment=None, order=None, user_errors=errors)
+    return BuyLabelPayload(shipment=done[0], order=done[1], user_errors=[])
+
+
+async def skip_shipping(info: Info, input: SkipShippingInput) -> SkipShippingPayload:
+    runtime, account_id = info.context.runtime, info.context.account_id
+
+    async def run() -> Order:
+        order_id = ids.decode("Order", input.order_id, "orderId")
+        order = await services.skip_shipping(runtime.uow(info.context.actor), account_id, order_id)
+        return Order.from_domain(order)
+
+    order, errors = await refusals(run)
+    return SkipShippingPayload(order=order, user_errors=errors)
+
+
+async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayload:
+    runtime, account_id = info.context.runtime, info.context.account_id
+
+    async def run() -> tuple[Shipment, Order]:
+        shipment_id = ids.decode("Shipment", input.shipment_id, "shipmentId")
+        shipment = await services.check_cancel_label(runtime.uow(info.context.actor), account_id, shipment_id)
+        job_id = f"void:{shipment_id}:{uuid.uuid4().hex}"
+        await runtime.enqueue("void_label", account_id, shipment_id, job_id=job_id)
+        outcome = await _wait_job(runtime, job_id)
+        result = await _shipment(account_id, shipment_id)
+        order = await _order(account_id, shipment.order_id)
+        if isinstance(outcome, dict) and outcome.get("status") == "rejected":
+            raise _Refused(result, order, DomainError(ErrorCode.LABEL_VOID_REJECTED, str(outcome["message"])))
+        if isinstance(outcome, dict) and outcome.get("status") == "error":
+            raise _Refused(result, order, DomainError(ErrorCode.CARRIER_UNAVAILABLE, str(outcome["message"])))
+        return result, order
+
+    try:
+        done, errors = await refusals(run)
+    except _Refused as refused:
+        error = UserError(field=None, message=refused.error.message, code=refused.error.code)
+        return CancelLabelPayload(shipment=refused.shipment, order=refused.order, user_errors=[error])
+    if done is None:
+        return CancelLabelPayload(shipment=None, order=None, user_errors=errors)
+    return CancelLabelPayload(shipment=done[0], order=done[1], user_errors=[])
+
+
+class _Failed(Exception):
+    def __init__(self, shipment: Shipment, order: Order) -> None:
+        self.shipment, self.order = shipment, order
+
+
+class _Refused(Exception):
+    def __init__(self, shipment: Shipment, order: Order, error: DomainError) -> None:
+        self.shipment, self.order, self.error = shipment, order, error
+

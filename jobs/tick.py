@@ -1,0 +1,51 @@
+"""The worker's clock: what is due now is enqueued (arq's unique cron runs it once across workers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+
+from adapters.persistence import models
+from adapters.runtime import Runtime
+from domain.model import ConnectionState
+from jobs.shipping import reconcile_purchases
+
+#: An outbox row this late was not picked up after its commit (enqueue lost): pick it up now.
+OUTBOX_GRACE = timedelta(seconds=10)
+
+
+async def tick(ctx: dict[str, Any]) -> dict[str, int]:
+    runtime: Runtime = ctx["runtime"]
+    now = datetime.now(UTC)
+    syncs = await _due_syncs(runtime, now)
+    writes = await _due_writes(runtime, now)
+    await reconcile_purchases(runtime)
+    interval = runtime.settings.tracking_interval_seconds
+    bucket = int(now.timestamp() // interval)
+    await runtime.enqueue("track_shipments", job_id=f"track:{bucket}")
+    return {"syncs": syncs, "writes": writes}
+
+
+async def _due_syncs(runtime: Runtime, now: datetime) -> int:
+    due = await models.Channel.filter(
+        Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now),
+        state__in=[ConnectionState.CONNECTED.value, ConnectionState.ERROR.value],
+    ).values_list("id", flat=True)
+    for channel_id in due:
+        # A fixed id per channel and minute: many ticks or workers, one scheduled sync.
+        await runtime.enqueue("sync_channel", channel_id, job_id=f"sync:{channel_id}:{int(now.timestamp() // 30)}")
+    return len(due)
+
+
+async def _due_writes(runtime: Runtime, now: datetime) -> int:
+    order_ids = await (
+        models.OutboxWrite.filter(status="PENDING", next_attempt_at__lte=now - OUTBOX_GRACE)
+        .distinct()
+        .limit(200)
+        .values_list("order_id", flat=True)
+    )
+    for order_id in order_ids:
+        await runtime.enqueue_outbox(order_id)
+    return len(order_ids)
