@@ -54,7 +54,8 @@ class Runtime:
         if self._http is not None:
             await self._http.aclose()
         if self._redis is not None:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)
+            await self._redis.connection_pool.disconnect()
         await db.close_db()
         if self.valkey is not None:
             self.valkey.stop()

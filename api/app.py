@@ -23,7 +23,7 @@ from adapters.runtime import Runtime
 from api.context import Context
 from api.loaders import Loaders
 from api.schema import schema
-from jobs.worker import build_worker
+from jobs.worker import build_worker, stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
             if worker is not None and worker_task is not None:
-                worker_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
-                await worker.close()
+                await stop_worker(worker, worker_task)
             await runtime.stop()
 
     routes = [

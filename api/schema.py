@@ -60,11 +60,12 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
+    # Factories: strawberry builds fresh extensions per request; the caches live at module level.
     extensions=[
-        MaxTokensLimiter(MAX_TOKENS),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        AddValidationRules(VALIDATION_RULES),
+        lambda: MaxTokensLimiter(MAX_TOKENS),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: AddValidationRules(VALIDATION_RULES),
     ],
 )
 

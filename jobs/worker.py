@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from typing import Any
 
 from arq import Worker
@@ -39,15 +41,37 @@ def build_worker(runtime: Runtime, *, burst: bool = False) -> Worker:
     )
 
 
+async def stop_worker(worker: Worker, task: asyncio.Task[None], grace: float = 10.0) -> None:
+    """Stop taking jobs, let running ones finish for `grace` seconds, cancel the rest.
+
+    A cancelled job is not lost: arq runs it again once its in-progress mark expires.
+    The Redis pool belongs to the runtime, so it is left open (arq's own close() would shut it).
+    """
+    worker.allow_pick_jobs = False
+    running = [t for t in worker.tasks.values() if not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=grace)
+    worker.handle_sig(signal.SIGTERM)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await worker.pool.delete(worker.health_check_key)
+
+
 async def run_worker(settings: Settings) -> None:
-    """A standalone worker process against REDIS_URL and DATABASE_URL."""
+    """A standalone worker process against REDIS_URL and DATABASE_URL; SIGTERM/SIGINT stop it gracefully."""
     runtime = Runtime(settings)
     await runtime.start()
     worker = build_worker(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(worker.async_run())
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:
-        pass
+        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await worker.close()
+        await stop_worker(worker, task)
         await runtime.stop()

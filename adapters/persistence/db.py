@@ -21,7 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.executor import MigrationExecutor
 
 from adapters.persistence.config import database_config, is_postgres
-from adapters.persistence.secrets import SecretBox, install_secret_box
+from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox, install_secret_box
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ async def init_db(database_url: str | None, data_dir: Path, *, migrate: bool = T
     await close_db()  # a second init in the same process replaces the first instead of failing
     config = database_config(database_url, data_dir)
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    if is_postgres(database_url) and not os.environ.get(SECRET_KEY_ENV):
+        log.warning("%s is not set: every host would make its own key file; set one shared key", SECRET_KEY_ENV)
     install_secret_box(SecretBox.from_env(data_dir))
     if not migrate:
         return []

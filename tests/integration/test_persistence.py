@@ -47,7 +47,7 @@ from domain.model import (
     WriteKind,
     WriteStatus,
 )
-from tests.integration.conftest import Database
+from tests.conftest import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -320,7 +320,7 @@ async def test_persistent_server_errors_raise_unavailable(fake: FakeShopify, cli
 
 async def test_a_failed_fulfillment_post_is_not_blindly_repeated(fake: FakeShopify, client: ShopifyClient) -> None:
     order = three_line_order(fake)
-    fake.fail_next(1, status=503, path_contains="/fulfillments.json")
+    fake.fail_next(1, status=503, path_contains="/fulfillments.json", method="POST")
 
     fulfillment_id = await client.create_fulfillment(str(order["id"]), None, UPS)
 
@@ -332,6 +332,18 @@ async def test_a_failed_fulfillment_post_is_not_blindly_repeated(fake: FakeShopi
         ("GET", "fulfillment_orders.json"),
         ("POST", "fulfillments.json"),
     ]
+
+
+async def test_a_timed_out_fulfillment_post_that_landed_is_not_repeated(fake: FakeShopify, base_url: str) -> None:
+    order = three_line_order(fake)
+    fake.delay_next(1, 0.3, path_contains="/fulfillments.json", method="POST")
+    async with httpx.AsyncClient(timeout=0.1) as http:
+        client = ShopifyClient(base_url, TOKEN, http=http)
+        client.retry_backoff = (0.6,)  # long enough for the slow POST to finish on the server
+        fulfillment_id = await client.create_fulfillment(str(order["id"]), None, UPS)
+
+    assert [str(f["id"]) for f in fake.fulfillments(order["id"])] == [fulfillment_id]
+    assert len(calls(fake, "POST", "/fulfillments.json")) == 1
 
 
 async def test_timeouts_are_retried(fake: FakeShopify, base_url: str) -> None:
@@ -368,7 +380,7 @@ async def test_bad_token_raises_auth_failed_without_leaking_it(fake: FakeShopify
 async def test_422_raises_rejected_with_shopifys_message(fake: FakeShopify, client: ShopifyClient) -> None:
     order = three_line_order(fake)
     errors = {"fulfillment_order_line_items": ["Invalid fulfillment order line item quantity requested."]}
-    fake.fail_next(1, status=422, errors=errors, path_contains="/fulfillments.json")
+    fake.fail_next(1, status=422, errors=errors, path_contains="/fulfillments.json", method="POST")
 
     with pytest.raises(ChannelRejected, match=r"422.*quantity requested") as caught:
         await client.create_fulfillment(str(order["id"]), None, UPS)

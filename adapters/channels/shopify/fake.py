@@ -41,6 +41,14 @@ class _Injection:
     delay: float = 0.0
     errors: Any = None
     path_contains: str | None = None
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.remaining > 0
+            and (self.path_contains or "") in path
+            and (self.method is None or self.method.upper() == method)
+        )
 
 
 class FakeShopify(ShopStore):
@@ -68,14 +76,31 @@ class FakeShopify(ShopStore):
 
     # --- failure injection ---------------------------------------------------------------
 
-    def fail_next(self, n: int, status: int = 500, *, errors: Any = None, path_contains: str | None = None) -> None:
-        self._injections.append(_Injection(n, status=status, errors=errors, path_contains=path_contains))
+    def fail_next(
+        self,
+        n: int,
+        status: int = 500,
+        *,
+        errors: Any = None,
+        path_contains: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """The next n matching requests get `status` with {"errors": errors or the status phrase}."""
+        self._injections.append(_Injection(n, status=status, errors=errors, path_contains=path_contains, method=method))
 
-    def throttle_next(self, n: int, retry_after: float = 1.0, *, path_contains: str | None = None) -> None:
-        self._injections.append(_Injection(n, status=429, retry_after=retry_after, path_contains=path_contains))
+    def throttle_next(
+        self, n: int, retry_after: float = 1.0, *, path_contains: str | None = None, method: str | None = None
+    ) -> None:
+        """The next n matching requests get 429 with this Retry-After, whatever the bucket says."""
+        self._injections.append(
+            _Injection(n, status=429, retry_after=retry_after, path_contains=path_contains, method=method)
+        )
 
-    def delay_next(self, n: int, seconds: float, *, path_contains: str | None = None) -> None:
-        self._injections.append(_Injection(n, delay=seconds, path_contains=path_contains))
+    def delay_next(
+        self, n: int, seconds: float, *, path_contains: str | None = None, method: str | None = None
+    ) -> None:
+        """The next n matching requests are handled normally, `seconds` late (client timeouts)."""
+        self._injections.append(_Injection(n, delay=seconds, path_contains=path_contains, method=method))
 
     # --- HTTP plumbing -------------------------------------------------------------------
 
@@ -99,8 +124,9 @@ class FakeShopify(ShopStore):
     def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             self.requests.append((request.method, request.url.path, dict(request.query_params)))
-            injection = self._take_injection(request.url.path)
+            injection = self._take_injection(request.method, request.url.path)
             if injection is not None and injection.delay:
+                await request.body()  # read before stalling: a client that times out must not lose its write
                 await asyncio.sleep(injection.delay)
             if injection is not None and injection.status == 429:
                 return self._throttled(injection.retry_after or 1.0)
@@ -121,9 +147,9 @@ class FakeShopify(ShopStore):
 
         return endpoint
 
-    def _take_injection(self, path: str) -> _Injection | None:
+    def _take_injection(self, method: str, path: str) -> _Injection | None:
         for injection in self._injections:
-            if injection.remaining > 0 and (injection.path_contains or "") in path:
+            if injection.matches(method, path):
                 injection.remaining -= 1
                 return injection
         return None
@@ -188,11 +214,11 @@ class FakeShopify(ShopStore):
         base = {"limit": str(limit), **({"fields": fields} if fields else {})}
         links = []
         if page and start > 0:
-            cursor = _encode_cursor(filters, keys[start], "previous")
-            links.append(f'<{request.url.replace(query=urlencode({**base, "page_info": cursor}))}>; rel="previous"')
+            before = _encode_cursor(filters, keys[start], "previous")
+            links.append(f'<{request.url.replace(query=urlencode({**base, "page_info": before}))}>; rel="previous"')
         if page and end < len(rows):
-            cursor = _encode_cursor(filters, keys[end - 1], "next")
-            links.append(f'<{request.url.replace(query=urlencode({**base, "page_info": cursor}))}>; rel="next"')
+            after = _encode_cursor(filters, keys[end - 1], "next")
+            links.append(f'<{request.url.replace(query=urlencode({**base, "page_info": after}))}>; rel="next"')
         request.state.link = ", ".join(links)
         orders = [_project(copy.deepcopy(row), fields) for row in page]
         return {"orders": orders}, 200
@@ -244,7 +270,7 @@ def _encode_cursor(filters: dict[str, str], anchor: tuple[float, int], direction
 
 def _decode_cursor(value: str) -> Json:
     try:
-        cursor = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        cursor: Json = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         if cursor.get("direction") not in ("next", "previous") or not isinstance(cursor.get("filters"), dict):
             raise ValueError(value)
         float(cursor["anchor"][0]), int(cursor["anchor"][1])

@@ -198,7 +198,8 @@ class ShopStore:
         plan: dict[tuple[int, int], int] = {}
         order_ids = set()
         for group in groups:
-            fo = self._fo_by_id.get(to_int(group.get("fulfillment_order_id") if isinstance(group, dict) else None))
+            fo_id = to_int(group.get("fulfillment_order_id")) if isinstance(group, dict) else None
+            fo = self._fo_by_id.get(fo_id) if fo_id is not None else None
             if fo is None:
                 raise ApiError(422, ["Fulfillment order does not exist."])
             order_ids.add(fo["order_id"])
@@ -270,15 +271,13 @@ class ShopStore:
         if filters.get("ids"):
             wanted = {to_int(part) for part in filters["ids"].split(",")}
             rows = [o for o in rows if o["id"] in wanted]
-        for param, field, keep in (
-            ("updated_at_min", "updated_at", lambda a, b: a >= b),
-            ("updated_at_max", "updated_at", lambda a, b: a <= b),
-            ("created_at_min", "created_at", lambda a, b: a >= b),
-            ("created_at_max", "created_at", lambda a, b: a <= b),
-        ):
+        for param in ("updated_at_min", "updated_at_max", "created_at_min", "created_at_max"):
             if filters.get(param):
-                bound = _time_param(param, filters[param])
-                rows = [o for o in rows if keep(parse_time(o[field]), bound)]
+                field, bound = param[:-4], _time_param(param, filters[param])
+                if param.endswith("_min"):
+                    rows = [o for o in rows if parse_time(o[field]) >= bound]
+                else:
+                    rows = [o for o in rows if parse_time(o[field]) <= bound]
         return sorted(rows, key=lambda row: self.sort_key(row, filters))
 
     @staticmethod

@@ -1,0 +1,252 @@
+"""The order lifecycle end to end over real HTTP and WebSocket: import, label, deliver, skip, void, hold."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.support.harness import Harness, eventually, running_waybill
+
+pytestmark = [pytest.mark.db, pytest.mark.queue]
+
+ORDER_FIELDS = """
+  id number status attentionReason
+  lines { id sku quantity quantityShipped }
+  shipments { id status trackingNumber trackingUrl trackingStatus refundStatus labelPdfUrl labelZplUrl }
+  channelWrites { kind status lastError }
+"""
+ORDERS = "query { orders(first: 50) { edges { cursor node { id number status } } } }"
+ORDER = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
+BUY = """
+mutation($input: BuyLabelInput!) { buyLabel(input: $input) {
+  shipment { id status trackingNumber trackingUrl labelPdfUrl }
+  order { id status }
+  userErrors { field message code }
+} }"""
+SKIP = "mutation($id: ID!) { skipShipping(input: {orderId: $id}) { order { id status } userErrors { field message code } } }"
+CANCEL = """
+mutation($id: ID!) { cancelLabel(input: {shipmentId: $id}) {
+  shipment { id status refundStatus } order { id status } userErrors { field message code }
+} }"""
+CONNECT = """
+mutation($url: String!, $token: String!) { connectChannel(input: {
+  kind: SHOPIFY, name: "Test store", shopUrl: $url, accessToken: $token
+}) { channel { id state } userErrors { field message code } } }"""
+SUBSCRIBE = "subscription { orderChanged { eventId type order { id number status } } }"
+
+
+@pytest.fixture
+async def waybill(blank_database: Any) -> AsyncIterator[Harness]:
+    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
+        yield harness
+
+
+async def connect_store(waybill: Harness) -> str:
+    result = await waybill.gql(CONNECT, {"url": waybill.shop_url, "token": waybill.shop.access_token})
+    assert result["connectChannel"]["userErrors"] == []
+    return str(result["connectChannel"]["channel"]["id"])
+
+
+async def orders_by_number(waybill: Harness) -> dict[str, dict[str, Any]]:
+    edges = (await waybill.gql(ORDERS))["orders"]["edges"]
+    return {edge["node"]["number"]: edge["node"] for edge in edges}
+
+
+async def order(waybill: Harness, order_id: str) -> dict[str, Any]:
+    return (await waybill.gql(ORDER, {"id": order_id}))["order"]  # type: ignore[no-any-return]
+
+
+async def test_order_lifecycle_end_to_end(waybill: Harness) -> None:
+    shop = waybill.shop
+    shipped, skipped, voided, held = (shop.add_order() for _ in range(4))
+    shop.hold(held["id"])
+
+    async with waybill.subscribe(SUBSCRIBE) as subscriber:
+        channel_id = await connect_store(waybill)
+
+        async def imported() -> dict[str, dict[str, Any]]:
+            found = await orders_by_number(waybill)
+            assert len(found) == 4, found
+            return found
+
+        found = await eventually(imported)
+        assert found[held["name"]]["status"] == "BACK_ORDERED"
+        numbers = [edge["node"]["number"] for edge in (await waybill.gql(ORDERS))["orders"]["edges"]]
+        assert numbers[-1] == held["name"], "BACK_ORDERED sorts after the ready orders"
+        assert {found[o["name"]]["status"] for o in (shipped, skipped, voided)} == {"READY_TO_SHIP"}
+
+        # 1. buyLabel -> Shipping + tracking on the store, then the carrier delivers.
+        first_id = found[shipped["name"]]["id"]
+        bought = (await waybill.gql(BUY, {"input": {"orderId": first_id, "idempotencyKey": "label-1"}}))["buyLabel"]
+        assert bought["userErrors"] == []
+        assert bought["shipment"]["status"] == "PURCHASED"
+        assert bought["order"]["status"] == "SHIPPING"
+        tracking_number = bought["shipment"]["trackingNumber"]
+
+        async def store_has_tracking() -> dict[str, Any]:
+            fulfillments = [f for f in shop.fulfillments(shipped["id"]) if f["status"] == "success"]
+            assert len(fulfillments) == 1, fulfillments
+            return fulfillments[0]
+
+        fulfillment = await eventually(store_has_tracking)
+        assert fulfillment["tracking_number"] == tracking_number
+        assert fulfillment["tracking_company"] == "Waybill Sandbox"
+        assert fulfillment["tracking_url"] == bought["shipment"]["trackingUrl"]
+        assert sorted(line["id"] for line in fulfillment["line_items"]) == sorted(
+            line["id"] for line in shipped["line_items"]
+        )
+        label = await waybill.http.get(
+            waybill.base_url + bought["shipment"]["labelPdfUrl"], headers={"Authorization": f"Bearer {waybill.api_key}"}
+        )
+        assert label.status_code == 200 and label.content.startswith(b"%PDF")
+
+        waybill.carrier.force_status(tracking_number, "delivered")
+
+        async def delivered() -> dict[str, Any]:
+            current = await order(waybill, first_id)
+            assert current["status"] == "DELIVERED", current
+            return current
+
+        current = await eventually(delivered)
+        assert current["shipments"][0]["trackingStatus"] == "DELIVERED"
+        assert shop.order(shipped["id"])["fulfillment_status"] == "fulfilled"
+        await eventually(lambda: _has_delivered_event(waybill, fulfillment["id"]))
+
+        # 2. skipShipping -> Fulfilled on the store, no label.
+        second_id = found[skipped["name"]]["id"]
+        result = (await waybill.gql(SKIP, {"id": second_id}))["skipShipping"]
+        assert result == {"order": {"id": second_id, "status": "DELIVERED"}, "userErrors": []}
+
+        async def store_fulfilled() -> bool:
+            assert shop.order(skipped["id"])["fulfillment_status"] == "fulfilled"
+            return True
+
+        await eventually(store_fulfilled)
+
+        # 3. buyLabel then cancelLabel -> voided, fulfillment cancelled, back to READY_TO_SHIP.
+        third_id = found[voided["name"]]["id"]
+        bought = (await waybill.gql(BUY, {"input": {"orderId": third_id, "idempotencyKey": "label-3"}}))["buyLabel"]
+        assert bought["order"]["status"] == "SHIPPING"
+        await eventually(lambda: _fulfillment_statuses(waybill, voided["id"], ["success"]))
+        cancelled = (await waybill.gql(CANCEL, {"id": bought["shipment"]["id"]}))["cancelLabel"]
+        assert cancelled["userErrors"] == []
+        assert cancelled["shipment"]["status"] == "VOIDED"
+        assert cancelled["shipment"]["refundStatus"] == "REFUNDED"
+        assert cancelled["order"]["status"] == "READY_TO_SHIP"
+        await eventually(lambda: _fulfillment_statuses(waybill, voided["id"], ["cancelled"]))
+        assert shop.order(voided["id"])["fulfillment_status"] is None
+        lines = (await order(waybill, third_id))["lines"]
+        assert all(line["quantityShipped"] == 0 for line in lines)
+
+        # 4. The store releases the hold; the next sync makes the order ready.
+        shop.release_hold(held["id"])
+        sync = await waybill.gql(
+            "mutation($id: ID!) { syncChannel(input: {channelId: $id}) { syncRun { id status } userErrors { code } } }",
+            {"id": channel_id},
+        )
+        assert sync["syncChannel"]["userErrors"] == []
+
+        async def released() -> bool:
+            assert (await orders_by_number(waybill))[held["name"]]["status"] == "READY_TO_SHIP"
+            return True
+
+        await eventually(released)
+
+        # The subscriber saw every change, in order, for the right orders.
+        expected = [
+            ("LABEL_PURCHASED", shipped["name"]),
+            ("ORDER_DELIVERED", shipped["name"]),
+            ("SHIPPING_SKIPPED", skipped["name"]),
+            ("LABEL_PURCHASED", voided["name"]),
+            ("LABEL_VOIDED", voided["name"]),
+            ("ORDER_UPDATED", held["name"]),
+        ]
+
+        async def seen_all() -> bool:
+            seen = [
+                (m["data"]["orderChanged"]["type"], m["data"]["orderChanged"]["order"]["number"])
+                for m in subscriber.messages
+            ]
+            positions = [seen.index(item) if item in seen else -1 for item in expected]
+            assert -1 not in positions, seen
+            assert positions == sorted(positions), seen
+            return True
+
+        await eventually(seen_all)
+        ids = [int(m["data"]["orderChanged"]["eventId"]) for m in subscriber.messages]
+        assert ids == sorted(ids) and len(ids) == len(set(ids)), "events arrive once each, in log order"
+
+
+async def _has_delivered_event(waybill: Harness, fulfillment_id: int) -> bool:
+    assert any(event["status"] == "delivered" for event in waybill.shop.events(fulfillment_id))
+    return True
+
+
+async def _fulfillment_statuses(waybill: Harness, order_id: int, expected: list[str]) -> bool:
+    statuses = [f["status"] for f in waybill.shop.fulfillments(order_id)]
+    assert statuses == expected, statuses
+    return True
+
+
+async def test_buy_label_twice_with_the_same_key_buys_one_label(waybill: Harness) -> None:
+    placed = waybill.shop.add_order()
+    await connect_store(waybill)
+    found = await eventually(lambda: _one_order(waybill))
+    payload = {"input": {"orderId": found["id"], "idempotencyKey": "same-key"}}
+    first = (await waybill.gql(BUY, payload))["buyLabel"]
+    second = (await waybill.gql(BUY, payload))["buyLabel"]
+    assert first["userErrors"] == [] and second["userErrors"] == []
+    assert first["shipment"]["id"] == second["shipment"]["id"]
+    assert first["shipment"]["trackingNumber"] == second["shipment"]["trackingNumber"]
+    assert len(waybill.carrier.labels) == 1
+    current = await order(waybill, found["id"])
+    assert len(current["shipments"]) == 1
+    await eventually(lambda: _fulfillment_statuses(waybill, placed["id"], ["success"]))
+
+
+async def _one_order(waybill: Harness) -> dict[str, Any]:
+    edges = (await waybill.gql(ORDERS))["orders"]["edges"]
+    assert len(edges) == 1
+    return edges[0]["node"]  # type: ignore[no-any-return]
+
+
+async def test_bad_input_gets_user_errors_not_500s(waybill: Harness) -> None:
+    waybill.shop.add_order()
+    cancelled = waybill.shop.add_order()
+    waybill.shop.cancel(cancelled["id"])
+    await connect_store(waybill)
+    found = await eventually(lambda: _two_orders(waybill))
+    assert found[cancelled["name"]]["status"] == "CANCELLED"
+
+    async def buy(order_id: str, key: str | None = None) -> list[dict[str, Any]]:
+        result = await waybill.gql(BUY, {"input": {"orderId": order_id, "idempotencyKey": "k-" + order_id[-6:]}}, key=key)
+        return result["buyLabel"]["userErrors"]  # type: ignore[no-any-return]
+
+    assert [e["code"] for e in await buy("gid://waybill/Order/999999")] == ["NOT_FOUND"]
+    errors = await buy(found[cancelled["name"]]["id"])
+    assert [e["code"] for e in errors] == ["ORDER_CANCELLED"]
+    malformed = await buy("not-an-id")
+    assert malformed[0]["code"] == "INVALID" and malformed[0]["field"] == ["orderId"]
+
+    # Another account sees nothing of ours: same answer as an order that does not exist.
+    other = await waybill.new_key("Another shop")
+    ready_id = next(o["id"] for o in found.values() if o["status"] == "READY_TO_SHIP")
+    assert [e["code"] for e in await buy(ready_id, other)] == ["NOT_FOUND"]
+    assert (await waybill.gql(ORDER, {"id": ready_id}, key=other))["order"] is None
+    assert (await waybill.gql(ORDERS, key=other))["orders"]["edges"] == []
+
+    unknown_carrier = await waybill.gql(
+        BUY, {"input": {"orderId": ready_id, "idempotencyKey": "c1", "carrier": "pigeon"}}
+    )
+    assert [e["code"] for e in unknown_carrier["buyLabel"]["userErrors"]] == ["CARRIER_NOT_CONFIGURED"]
+    response = await waybill.http.post(f"{waybill.base_url}/graphql", json={"query": ORDERS})
+    assert response.status_code == 401
+    assert (await order(waybill, ready_id))["shipments"] == [], "refusals wrote nothing"
+
+
+async def _two_orders(waybill: Harness) -> dict[str, dict[str, Any]]:
+    found = await orders_by_number(waybill)
+    assert len(found) == 2
+    return found
