@@ -83,7 +83,9 @@ class EventBus:
 
     async def _missed(self, subscriber: _Subscriber) -> list[dict[str, Any]]:
         subscriber.lagging = False
-        return [e for e in await self._backlog(subscriber.account_id, subscriber.last_id) if e["id"] > subscriber.last_id]
+        return [
+            e for e in await self._backlog(subscriber.account_id, subscriber.last_id) if e["id"] > subscriber.last_id
+        ]
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():

@@ -28,7 +28,9 @@ class Settings:
     tick_seconds: float = field(default_factory=lambda: _float("WAYBILL_TICK_SECONDS", 5.0))
     tracking_interval_seconds: float = field(default_factory=lambda: _float("WAYBILL_TRACKING_INTERVAL_SECONDS", 60.0))
     #: Where the built-in sandbox carrier answers; unset, the API serves it itself under /sandbox/carrier.
-    sandbox_carrier_url: str | None = field(default_factory=lambda: os.environ.get("WAYBILL_SANDBOX_CARRIER_URL") or None)
+    sandbox_carrier_url: str | None = field(
+        default_factory=lambda: os.environ.get("WAYBILL_SANDBOX_CARRIER_URL") or None
+    )
     #: Prefix of every Redis key, queue and pub/sub channel: several deployments (or tests) can share a Redis.
     namespace: str = field(default_factory=lambda: os.environ.get("WAYBILL_NAMESPACE", "waybill"))
 

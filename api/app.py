@@ -85,8 +85,14 @@ class AuthGate:
                 principal = await principal_from(request)
                 if principal is None:
                     response = JSONResponse(
-                        {"errors": [{"message": "A valid API key is required: Authorization: Bearer <key>",
-                                     "extensions": {"code": "UNAUTHENTICATED"}}]},
+                        {
+                            "errors": [
+                                {
+                                    "message": "A valid API key is required: Authorization: Bearer <key>",
+                                    "extensions": {"code": "UNAUTHENTICATED"},
+                                }
+                            ]
+                        },
                         status_code=401,
                         headers={"WWW-Authenticate": "Bearer"},
                     )

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("file", type=Path)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("WAYBILL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("WAYBILL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
@@ -81,7 +83,11 @@ async def _create_key(settings: Settings, account_name: str | None, name: str, s
 
     await db.init_db(settings.database_url, settings.data_dir)
     try:
-        account = await (models.Account.filter(name=account_name) if account_name else models.Account.all()).order_by("id").first()
+        account = (
+            await (models.Account.filter(name=account_name) if account_name else models.Account.all())
+            .order_by("id")
+            .first()
+        )
         account_id = account.id if account else await create_account(account_name or "My shop")
         key = await create_api_key(account_id, name, scopes)
         return f"API key for account {account_id} (shown once, store it now):\n{key}"

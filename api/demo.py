@@ -34,11 +34,16 @@ async def start_demo(runtime: Runtime, sandboxes: dict[str, Any], self_url: str)
     account = await models.Account.filter(name=DEMO_ACCOUNT).first()
     account_id = account.id if account else await create_account(DEMO_ACCOUNT)
     key = await create_api_key(account_id, "demo admin", ["read_orders", "write_shipments", "manage_channels", "admin"])
-    await models.Channel.filter(account_id=account_id, name=DEMO_CHANNEL).update(state=model.ConnectionState.DISABLED.value)
+    await models.Channel.filter(account_id=account_id, name=DEMO_CHANNEL).update(
+        state=model.ConnectionState.DISABLED.value
+    )
     async with runtime.uow("demo") as uow:
         channel = await TortoiseChannelRepository(uow._db, runtime.secrets).add(
             model.Channel(
-                id=0, account_id=account_id, kind=model.ChannelKind.SHOPIFY, name=DEMO_CHANNEL,
+                id=0,
+                account_id=account_id,
+                kind=model.ChannelKind.SHOPIFY,
+                name=DEMO_CHANNEL,
                 sync_interval_seconds=DEMO_INTERVAL_S,
             ),
             {"shop_url": f"{self_url}/sandbox/shopify", "access_token": store.access_token},
@@ -49,7 +54,7 @@ async def start_demo(runtime: Runtime, sandboxes: dict[str, Any], self_url: str)
         "  Waybill demo is running.\n"
         f"  GraphiQL:  {self_url}/graphql\n"
         f"  API key:   {key}\n"
-        "  In GraphiQL, add the header {\"Authorization\": \"Bearer <API key>\"} and run:\n"
+        '  In GraphiQL, add the header {"Authorization": "Bearer <API key>"} and run:\n'
         "    { orders(first: 10) { edges { node { id number status lines { title quantity } } } } }\n",
         flush=True,
     )

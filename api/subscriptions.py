@@ -32,9 +32,7 @@ def _wants(event: dict[str, Any], channel_pk: int | None) -> bool:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Order changes of your account. `after`: resume after this event id.")
-    async def order_changed(
-        self, info: Info, after: strawberry.ID | None = None
-    ) -> AsyncGenerator[OrderEvent, None]:
+    async def order_changed(self, info: Info, after: strawberry.ID | None = None) -> AsyncGenerator[OrderEvent, None]:
         account_id = info.context.account_id
         after_id = int(after) if after is not None and str(after).isdigit() else None
         async for event in info.context.runtime.bus.subscribe(account_id, after_id):

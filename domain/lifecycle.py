@@ -41,8 +41,7 @@ PRE_LABEL = frozenset(
 WITH_LABEL = frozenset({OrderStatus.SHIPPING, OrderStatus.PARTIALLY_SHIPPED})
 
 SHIPPED_ELSEWHERE_WARNING = (
-    "The channel already reports this order as shipped; Waybill will not buy a label or "
-    "write anything back for it."
+    "The channel already reports this order as shipped; Waybill will not buy a label or write anything back for it."
 )
 
 
@@ -214,14 +213,10 @@ def tracking_updated(order: Order, shipment: Shipment, status: TrackingStatus) -
     if shipment.tracking_status is status:
         return
     shipment.tracking_status = status
-    order.events.append(
-        DomainEvent("TRACKING_UPDATED", {"shipment_id": shipment.id, "tracking_status": status.value})
-    )
+    order.events.append(DomainEvent("TRACKING_UPDATED", {"shipment_id": shipment.id, "tracking_status": status.value}))
     if status is TrackingStatus.DELIVERED and shipment.status is not ShipmentStatus.DELIVERED:
         shipment.status = ShipmentStatus.DELIVERED
-        order.writes.append(
-            ChannelWrite(WriteKind.SHIPMENT_DELIVERED, {"shipment_id": shipment.id})
-        )
+        order.writes.append(ChannelWrite(WriteKind.SHIPMENT_DELIVERED, {"shipment_id": shipment.id}))
     elif (
         status in (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY)
         and shipment.status is ShipmentStatus.PURCHASED
@@ -261,9 +256,7 @@ def label_voided(order: Order, shipment: Shipment, shipments: list[Shipment]) ->
     still_active = any(s.is_active for s in shipments if s.id != shipment.id)
     if before in WITH_LABEL:
         order.status = OrderStatus.PARTIALLY_SHIPPED if still_active else OrderStatus.READY_TO_SHIP
-    order.writes.append(
-        ChannelWrite(WriteKind.SHIPMENT_CANCELLED, {"shipment_id": shipment.id})
-    )
+    order.writes.append(ChannelWrite(WriteKind.SHIPMENT_CANCELLED, {"shipment_id": shipment.id}))
     order.events.append(
         DomainEvent("LABEL_VOIDED", {"from": before.value, "status": order.status.value, "shipment_id": shipment.id})
     )

@@ -71,7 +71,9 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
     page: str | None = None
     while True:
         result = await client.list_orders(since, page)
-        counts = await services.import_orders(runtime.uow(f"sync:{channel.id}"), channel.account_id, channel.id, result.orders)
+        counts = await services.import_orders(
+            runtime.uow(f"sync:{channel.id}"), channel.account_id, channel.id, result.orders
+        )
         run.pages += 1
         for name in ("fetched", "created", "updated", "unchanged", "failed"):
             setattr(run, name, getattr(run, name) + getattr(counts, name))

@@ -208,8 +208,10 @@ class TortoiseShipmentRepository:
     async def save(self, shipment: Shipment) -> Shipment:
         if shipment.id is None:
             raise ValueError("save() needs a stored shipment; use add() for a new one")
-        await models.Shipment.filter(id=shipment.id, account_id=shipment.account_id).using_db(self._db).update(
-            **mapping.shipment_values(shipment), updated_at=_now()
+        await (
+            models.Shipment.filter(id=shipment.id, account_id=shipment.account_id)
+            .using_db(self._db)
+            .update(**mapping.shipment_values(shipment), updated_at=_now())
         )
         return shipment
 
@@ -240,8 +242,10 @@ class TortoiseChannelRepository:
         return channel
 
     async def save(self, channel: Channel) -> Channel:
-        await models.Channel.filter(id=channel.id, account_id=channel.account_id).using_db(self._db).update(
-            **mapping.channel_values(channel), next_sync_at=self._next_sync_at(channel), updated_at=_now()
+        await (
+            models.Channel.filter(id=channel.id, account_id=channel.account_id)
+            .using_db(self._db)
+            .update(**mapping.channel_values(channel), next_sync_at=self._next_sync_at(channel), updated_at=_now())
         )
         return channel
 
@@ -253,8 +257,10 @@ class TortoiseChannelRepository:
 
     async def set_credentials(self, channel_id: int, credentials: dict[str, Any]) -> None:
         """After a token refresh or a reconnect."""
-        await models.Channel.filter(id=channel_id).using_db(self._db).update(
-            credentials=self._secret_box().encrypt(credentials), updated_at=_now()
+        await (
+            models.Channel.filter(id=channel_id)
+            .using_db(self._db)
+            .update(credentials=self._secret_box().encrypt(credentials), updated_at=_now())
         )
 
     async def due_for_sync(self, now: datetime | None = None) -> list[Channel]:

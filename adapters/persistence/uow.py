@@ -1,10 +1,10 @@
 """One transaction per command; an order's events and channel writes commit with the order or not at all.
 
-    async with TortoiseUnitOfWork(actor="api:key:12") as uow:
-        order = await uow.orders.get(account_id, order_id, for_update=True)
-        lifecycle.skip_shipping(order)
-        await uow.orders.save(order)
-    publish(uow.committed_events); enqueue(uow.committed_writes)   # only after the commit
+async with TortoiseUnitOfWork(actor="api:key:12") as uow:
+    order = await uow.orders.get(account_id, order_id, for_update=True)
+    lifecycle.skip_shipping(order)
+    await uow.orders.save(order)
+publish(uow.committed_events); enqueue(uow.committed_writes)   # only after the commit
 """
 
 from __future__ import annotations

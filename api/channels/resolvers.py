@@ -9,9 +9,9 @@ import strawberry
 from adapters.persistence import mapping, models
 from adapters.persistence.repositories import TortoiseChannelRepository
 from api import ids
+from api.channels.types import Channel, ChannelKind, SyncRun
 from api.context import Info
 from api.errors import UserError, refusals
-from api.channels.types import Channel, ChannelKind, SyncRun
 from domain import model
 from domain.errors import DomainError, ErrorCode, NotFound
 from jobs.sync import start_sync_run
@@ -50,7 +50,9 @@ def _validate(input: ConnectChannelInput) -> None:
         raise DomainError(ErrorCode.INVALID, "name must be 1 to 200 characters", ["name"])
     url = urlparse(input.shop_url)
     if url.scheme not in ("http", "https") or not url.netloc:
-        raise DomainError(ErrorCode.INVALID, "shopUrl must be an http(s) URL such as https://shop.myshopify.com", ["shopUrl"])
+        raise DomainError(
+            ErrorCode.INVALID, "shopUrl must be an http(s) URL such as https://shop.myshopify.com", ["shopUrl"]
+        )
     if not input.access_token.strip():
         raise DomainError(ErrorCode.INVALID, "accessToken is required", ["accessToken"])
     if not MIN_INTERVAL <= input.sync_interval_seconds <= MAX_INTERVAL:

@@ -82,7 +82,9 @@ async def list_orders(
     if after:
         rows = rows.filter(_after(after))
     found = await rows.order_by("status_rank", "-channel_created_at", "-id").limit(size + 1)
-    edges = [OrderEdge(cursor=encode_cursor(row), node=Order.from_domain(mapping.order(row, []))) for row in found[:size]]
+    edges = [
+        OrderEdge(cursor=encode_cursor(row), node=Order.from_domain(mapping.order(row, []))) for row in found[:size]
+    ]
     return OrderConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=len(found) > size, end_cursor=edges[-1].cursor if edges else None),

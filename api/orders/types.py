@@ -139,7 +139,9 @@ class Order:
 
 @strawberry.type(description="A write owed to the channel (tracking, fulfilled, unfulfilled).")
 class ChannelWrite:
-    kind: str = strawberry.field(description="SHIPMENT_CREATED, ORDER_FULFILLED, SHIPMENT_DELIVERED or SHIPMENT_CANCELLED.")
+    kind: str = strawberry.field(
+        description="SHIPMENT_CREATED, ORDER_FULFILLED, SHIPMENT_DELIVERED or SHIPMENT_CANCELLED."
+    )
     status: str = strawberry.field(description="PENDING (being retried) or FAILED (the channel refused for good).")
     attempts: int = strawberry.field(description="Delivery attempts so far.")
     last_error: str | None = strawberry.field(description="The channel's last answer, if it refused.")

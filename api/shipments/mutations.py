@@ -108,7 +108,12 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
                 wanted[line_id] = wanted.get(line_id, 0) + line.quantity
         runtime.carrier_client(input.carrier)  # unknown carrier: refused before anything is recorded
         shipment, _ = await services.begin_label_purchase(
-            runtime.uow(info.context.actor), account_id, order_id, wanted, input.carrier, input.service,
+            runtime.uow(info.context.actor),
+            account_id,
+            order_id,
+            wanted,
+            input.carrier,
+            input.service,
             input.idempotency_key,
         )
         assert shipment.id is not None
@@ -178,4 +183,3 @@ class _Failed(Exception):
 class _Refused(Exception):
     def __init__(self, shipment: Shipment, order: Order, error: DomainError) -> None:
         self.shipment, self.order, self.error = shipment, order, error
-

@@ -221,7 +221,9 @@ async def test_bad_input_gets_user_errors_not_500s(waybill: Harness) -> None:
     assert found[cancelled["name"]]["status"] == "CANCELLED"
 
     async def buy(order_id: str, key: str | None = None) -> list[dict[str, Any]]:
-        result = await waybill.gql(BUY, {"input": {"orderId": order_id, "idempotencyKey": "k-" + order_id[-6:]}}, key=key)
+        result = await waybill.gql(
+            BUY, {"input": {"orderId": order_id, "idempotencyKey": "k-" + order_id[-6:]}}, key=key
+        )
         return result["buyLabel"]["userErrors"]  # type: ignore[no-any-return]
 
     assert [e["code"] for e in await buy("gid://waybill/Order/999999")] == ["NOT_FOUND"]

@@ -161,7 +161,7 @@ async def test_every_index_is_on_real_columns(db: Database) -> None:
     )
     assert len(indexes) >= 4
     for index in indexes:
-        columns = await client.execute_query_dict(f"PRAGMA index_info(\"{index['name']}\")")
+        columns = await client.execute_query_dict(f'PRAGMA index_info("{index["name"]}")')
         assert columns and all(column["name"] is not None for column in columns), index
 
 

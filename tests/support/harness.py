@@ -32,9 +32,9 @@ T = TypeVar("T")
 NEVER = 1e9  # a sandbox schedule that never moves by itself: tests force tracking news
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0, interval: float = 0.05) -> T:
+async def eventually(check: Callable[[], Awaitable[T]], within: float = 15.0, interval: float = 0.05) -> T:
     """Polls `check` until it returns a truthy value or raises no AssertionError; no blind sleeps."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         try:
             result = await check()
@@ -44,7 +44,7 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0, i
         except AssertionError as exc:
             last = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s") from last
+            raise AssertionError(f"timed out after {within}s") from last
         await asyncio.sleep(interval)
 
 
@@ -67,7 +67,9 @@ class Harness:
     http: httpx.AsyncClient
     settings: Settings
 
-    async def gql(self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None) -> dict[str, Any]:
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
         response = await self.http.post(
             f"{self.base_url}/graphql",
             json={"query": query, "variables": variables or {}},
@@ -87,10 +89,14 @@ class Harness:
         url = self.base_url.replace("http://", "ws://") + "/graphql"
         subscriber = Subscriber()
         async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.api_key}"}}))
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.api_key}"}})
+            )
             ack = json.loads(await ws.recv())
             assert ack["type"] == "connection_ack", ack
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}))
+            await ws.send(
+                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+            )
 
             async def read() -> None:
                 async for raw in ws:
@@ -126,7 +132,9 @@ def test_settings(data_dir: Path, database_url: str | None, sandbox_carrier_url:
 @contextlib.asynccontextmanager
 async def running_waybill(data_dir: Path, database_url: str | None) -> AsyncIterator[Harness]:
     shop = FakeShopify()
-    carrier = SandboxCarrier(schedule=SandboxSchedule(pre_transit_s=NEVER, in_transit_s=NEVER, out_for_delivery_s=NEVER))
+    carrier = SandboxCarrier(
+        schedule=SandboxSchedule(pre_transit_s=NEVER, in_transit_s=NEVER, out_for_delivery_s=NEVER)
+    )
     async with serve_app(shop.app) as shop_url, serve_app(carrier.app) as carrier_url:
         settings = test_settings(data_dir, database_url, carrier_url)
         port = free_port()

@@ -21,7 +21,9 @@ def free_port() -> int:
 async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Yields the base URL (http://127.0.0.1:PORT) while uvicorn serves `app` on it."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto", ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
