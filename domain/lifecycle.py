@@ -47,7 +47,11 @@ SHIPPED_ELSEWHERE_WARNING = (
 
 def status_from_channel(channel_order: ChannelOrder, missing: list[str]) -> OrderStatus:
     """Rows 1-4 of the lifecycle table: the status an order takes from what its channel says."""
-    match channel_order.channel_status:
+    return _status_for(channel_order.channel_status, missing)
+
+
+def _status_for(channel_status: ChannelOrderStatus, missing: list[str]) -> OrderStatus:
+    match channel_status:
         case ChannelOrderStatus.CANCELLED | ChannelOrderStatus.REFUNDED:
             return OrderStatus.CANCELLED
         case ChannelOrderStatus.FULFILLED | ChannelOrderStatus.PARTIALLY_FULFILLED:
@@ -56,7 +60,7 @@ def status_from_channel(channel_order: ChannelOrder, missing: list[str]) -> Orde
             return OrderStatus.BACK_ORDERED
     if missing:
         return OrderStatus.DRAFT
-    if channel_order.channel_status is ChannelOrderStatus.UNKNOWN:
+    if channel_status is ChannelOrderStatus.UNKNOWN:
         return OrderStatus.NEEDS_ATTENTION
     return OrderStatus.READY_TO_SHIP
 
@@ -120,8 +124,8 @@ def apply_channel_update(order: Order, channel_order: ChannelOrder, has_pending_
             _needs_attention(order, "The channel cancelled this order after a label was bought.")
         elif address_changed:
             _needs_attention(order, "The channel changed the shipping address after a label was bought.")
-    elif order.status is OrderStatus.NEEDS_ATTENTION and order.attention_reason is None:
-        order.status = OrderStatus.READY_TO_SHIP
+    elif order.status is OrderStatus.NEEDS_ATTENTION and not _label_holds_lines(order):
+        _resync_pre_label(order, channel_order, has_pending_writes)  # e.g. an unknown status became a known one
     order.events.append(
         DomainEvent("ORDER_UPDATED", {"from": before.value, "status": order.status.value, "source": "channel"})
     )
@@ -168,6 +172,16 @@ def label_purchased(order: Order, shipment: Shipment) -> None:
         if line is not None:
             line.quantity_shipped += shipped.quantity
     before = order.status
+    if before not in (OrderStatus.READY_TO_SHIP, OrderStatus.PARTIALLY_SHIPPED):
+        # The channel cancelled or held the order while the carrier was selling the label:
+        # the merchant decides (ship anyway or void); nothing is written to the channel.
+        _needs_attention(order, f"The order became {before.value} while its label was being bought.")
+        order.events.append(
+            DomainEvent(
+                "LABEL_PURCHASED", {"from": before.value, "status": order.status.value, "shipment_id": shipment.id}
+            )
+        )
+        return
     order.status = OrderStatus.SHIPPING if order.fully_shipped else OrderStatus.PARTIALLY_SHIPPED
     order.writes.append(
         ChannelWrite(
@@ -238,8 +252,10 @@ def check_cancel_label(order: Order, shipment: Shipment) -> None:
         raise DomainError(ErrorCode.LABEL_ALREADY_VOIDED, "This label is already voided")
     if shipment.status in (ShipmentStatus.PURCHASING, ShipmentStatus.FAILED):
         raise DomainError(ErrorCode.LABEL_NOT_PURCHASED, "This label was never purchased")
-    if shipment.status is ShipmentStatus.DELIVERED or order.status is OrderStatus.DELIVERED:
-        raise DomainError(ErrorCode.ORDER_DELIVERED, "The parcel was delivered; its label can no longer be voided")
+    if order.status is OrderStatus.DELIVERED:
+        raise DomainError(ErrorCode.ORDER_DELIVERED, "The order was delivered; its labels can no longer be voided")
+    if shipment.status is ShipmentStatus.DELIVERED:
+        raise DomainError(ErrorCode.LABEL_DELIVERED, "The parcel was delivered; its label can no longer be voided")
     if order.status is OrderStatus.ARCHIVED:
         raise DomainError(ErrorCode.ORDER_ARCHIVED, "The order is archived")
 
@@ -256,6 +272,10 @@ def label_voided(order: Order, shipment: Shipment, shipments: list[Shipment]) ->
     still_active = any(s.is_active for s in shipments if s.id != shipment.id)
     if before in WITH_LABEL:
         order.status = OrderStatus.PARTIALLY_SHIPPED if still_active else OrderStatus.READY_TO_SHIP
+    elif before is OrderStatus.NEEDS_ATTENTION and not still_active:
+        # The flag was about the label; with it gone the channel's word decides again.
+        order.status = _status_for(order.channel_status, order.missing_fields)
+        order.attention_reason = None
     order.writes.append(ChannelWrite(WriteKind.SHIPMENT_CANCELLED, {"shipment_id": shipment.id}))
     order.events.append(
         DomainEvent("LABEL_VOIDED", {"from": before.value, "status": order.status.value, "shipment_id": shipment.id})
@@ -264,7 +284,7 @@ def label_voided(order: Order, shipment: Shipment, shipments: list[Shipment]) ->
 
 def archive(order: Order) -> None:
     """Row `archiveOrder`: out of every work list; refused while a label is live."""
-    if order.status in WITH_LABEL:
+    if order.status is not OrderStatus.DELIVERED and _label_holds_lines(order):  # a parcel still on its way
         raise DomainError(ErrorCode.ORDER_ALREADY_SHIPPED, "Cancel the label before archiving this order")
     if order.status is OrderStatus.ARCHIVED:
         raise DomainError(ErrorCode.ORDER_ARCHIVED, "The order is already archived")
@@ -335,7 +355,7 @@ def _copy_content(order: Order, channel_order: ChannelOrder) -> None:
 
 def _label_holds_lines(order: Order) -> bool:
     """A label was bought for the stored address: flagged orders keep it until the label is voided."""
-    if order.status in WITH_LABEL:
+    if order.status in WITH_LABEL or order.status is OrderStatus.DELIVERED:
         return True
     return order.status is OrderStatus.NEEDS_ATTENTION and any(line.quantity_shipped > 0 for line in order.lines)
 

@@ -58,6 +58,8 @@ class ChannelRejected(ChannelFailure):
 class OrderPage:
     orders: list[ChannelOrder]
     next_page: str | None
+    #: Orders of this page the mapper could not read: (channel id, why). Counted, never fatal.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ async def sync_channel(ctx: dict[str, Any], channel_id: int, run_id: int | None 
         except ChannelFailure as exc:
             await _fail(runtime, channel, run, exc)
             return "failed"
+        except Exception:
+            # A bug, not the store: the run must still end, visibly, and the next one can retry.
+            log.exception("sync of channel %s crashed", channel_id)
+            await _fail(runtime, channel, run, ChannelFailure("Waybill hit an internal error; it has been logged"))
+            return "failed"
         finally:
             await client.aclose()
         run.status, run.finished_at, run.cursor_after = SyncStatus.SUCCEEDED.value, _now(), channel.sync_cursor
@@ -77,6 +82,11 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
         run.pages += 1
         for name in ("fetched", "created", "updated", "unchanged", "failed"):
             setattr(run, name, getattr(run, name) + getattr(counts, name))
+        if result.unreadable:
+            run.fetched += len(result.unreadable)
+            run.failed += len(result.unreadable)
+            run.error = "; ".join(f"order {external_id}: {why}" for external_id, why in result.unreadable[:5])
+            log.warning("channel %s: %d unreadable orders skipped", channel.id, len(result.unreadable))
         if result.orders:
             newest = max(order.channel_updated_at for order in result.orders)
             if channel.sync_cursor is None or newest > channel.sync_cursor:

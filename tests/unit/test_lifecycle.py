@@ -882,7 +882,7 @@ def test_a_voided_order_can_be_labelled_again() -> None:
         (OrderStatus.READY_TO_SHIP, ShipmentStatus.VOIDED, ErrorCode.LABEL_ALREADY_VOIDED),
         (OrderStatus.SHIPPING, ShipmentStatus.PURCHASING, ErrorCode.LABEL_NOT_PURCHASED),
         (OrderStatus.READY_TO_SHIP, ShipmentStatus.FAILED, ErrorCode.LABEL_NOT_PURCHASED),
-        (OrderStatus.PARTIALLY_SHIPPED, ShipmentStatus.DELIVERED, ErrorCode.ORDER_DELIVERED),
+        (OrderStatus.PARTIALLY_SHIPPED, ShipmentStatus.DELIVERED, ErrorCode.LABEL_DELIVERED),
         (OrderStatus.DELIVERED, ShipmentStatus.DELIVERED, ErrorCode.ORDER_DELIVERED),
         (OrderStatus.DELIVERED, ShipmentStatus.IN_TRANSIT, ErrorCode.ORDER_DELIVERED),
         (OrderStatus.ARCHIVED, ShipmentStatus.PURCHASED, ErrorCode.ORDER_ARCHIVED),
@@ -969,3 +969,61 @@ def test_an_archived_order_can_no_longer_be_shipped() -> None:
 
     assert_refused(ErrorCode.ORDER_ARCHIVED, lifecycle.begin_label, o, None)
     assert_refused(ErrorCode.ORDER_ARCHIVED, lifecycle.skip_shipping, o)
+
+
+# --- review follow-ups: flags that must clear, labels bought into a changed order -----------
+
+
+def test_an_unknown_status_order_recovers_when_the_channel_reports_a_known_one() -> None:
+    o = lifecycle.import_order(1, 3, channel_order(ChannelOrderStatus.UNKNOWN, raw_status="weird"))
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+
+    lifecycle.apply_channel_update(o, channel_order(ChannelOrderStatus.AWAITING_FULFILLMENT), has_pending_writes=False)
+
+    assert o.status is OrderStatus.READY_TO_SHIP
+    assert o.attention_reason is None
+
+
+def test_voiding_the_label_of_an_order_the_channel_cancelled_makes_it_cancelled() -> None:
+    o = order(OrderStatus.SHIPPING, lines=order_lines((1, 2, 2), (2, 1, 1)))
+    label = shipment(50, [(1, 2), (2, 1)])
+    lifecycle.apply_channel_update(o, channel_order(ChannelOrderStatus.CANCELLED), has_pending_writes=False)
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+
+    lifecycle.label_voided(o, label, [label])
+
+    assert o.status is OrderStatus.CANCELLED
+    assert o.attention_reason is None
+    assert [w.kind for w in o.writes] == [WriteKind.SHIPMENT_CANCELLED]
+
+
+def test_a_flagged_order_with_a_live_label_cannot_be_archived() -> None:
+    o = order(OrderStatus.NEEDS_ATTENTION, lines=order_lines((1, 2, 2), (2, 1, 1)), attention_reason="cancelled")
+
+    assert_refused(ErrorCode.ORDER_ALREADY_SHIPPED, lifecycle.archive, o)
+
+
+@pytest.mark.parametrize("changed_to", [OrderStatus.CANCELLED, OrderStatus.BACK_ORDERED])
+def test_a_label_bought_while_the_channel_cancelled_or_held_the_order_is_flagged_not_written(
+    changed_to: OrderStatus,
+) -> None:
+    o = order(changed_to)
+    label = shipment(50, [(1, 2), (2, 1)])
+
+    lifecycle.label_purchased(o, label)
+
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+    assert o.attention_reason is not None and changed_to.value in o.attention_reason
+    assert o.writes == [], "nothing goes to the channel until the merchant decides"
+    assert shipped(o) == {1: 2, 2: 1}, "the label's lines count as shipped until it is voided"
+
+
+def test_a_delivered_order_keeps_the_address_its_parcel_went_to() -> None:
+    o = order(OrderStatus.DELIVERED, lines=order_lines((1, 2, 2), (2, 1, 1)))
+
+    lifecycle.apply_channel_update(
+        o, channel_order(ChannelOrderStatus.FULFILLED, shipping_address=MOVED), has_pending_writes=False
+    )
+
+    assert o.status is OrderStatus.DELIVERED
+    assert o.shipping_address == address()

@@ -114,10 +114,17 @@ class ShopifyClient:
                 params["updated_at_min"] = since.astimezone(UTC).isoformat()
         response = await self._request("GET", "orders.json", params=params)
         orders: list[ChannelOrder] = []
+        unreadable: list[tuple[str, str]] = []
         for raw in response.json().get("orders", []):
-            fulfillment_orders = await self._fulfillment_orders_or_none(raw) if needs_fulfillment_orders(raw) else None
-            orders.append(to_channel_order(raw, fulfillment_orders))
-        return OrderPage(orders=orders, next_page=self._next_page_info(response))
+            try:
+                fulfillment_orders = (
+                    await self._fulfillment_orders_or_none(raw) if needs_fulfillment_orders(raw) else None
+                )
+                orders.append(to_channel_order(raw, fulfillment_orders))
+            except (ValueError, KeyError, TypeError) as exc:
+                # One malformed order must not stop the sync of the others.
+                unreadable.append((str(raw.get("id", "?")), f"unreadable order: {exc}"))
+        return OrderPage(orders=orders, next_page=self._next_page_info(response), unreadable=unreadable)
 
     async def create_fulfillment(
         self,
