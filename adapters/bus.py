@@ -26,12 +26,32 @@ Backlog = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
 LatestId = Callable[[int], Awaitable[int]]
 
 
+#: Event ids are handed out at insert but become visible at commit, so on PostgreSQL a
+#: concurrent transaction can make id 10 visible after id 11. Catch-up therefore re-reads
+#: this many ids below the newest one seen, and delivery dedupes by id instead of by order.
+LATE_COMMIT_WINDOW = 200
+SEEN_KEPT = 4096
+
+
 @dataclass(eq=False)
 class _Subscriber:
     account_id: int
+    floor: int  # events at or below this id happened before the subscription
     last_id: int
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
     lagging: bool = False
+    seen: dict[int, None] = field(default_factory=dict)  # insertion-ordered, trimmed to SEEN_KEPT
+
+    def fresh(self, event: dict[str, Any]) -> bool:
+        """True once per event id above the floor; remembers it."""
+        event_id = int(event["id"])
+        if event_id <= self.floor or event_id in self.seen:
+            return False
+        self.seen[event_id] = None
+        if len(self.seen) > SEEN_KEPT:
+            del self.seen[next(iter(self.seen))]
+        self.last_id = max(self.last_id, event_id)
+        return True
 
 
 class EventBus:
@@ -58,23 +78,21 @@ class EventBus:
             log.warning("event publish failed (%s); subscribers will catch up from the log", exc)
 
     async def subscribe(self, account_id: int, after_id: int | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Events of one account, in log order, starting after `after_id` (None: only new ones)."""
+        """Events of one account, each once, in commit order, after `after_id` (None: only new ones)."""
         self._ensure_reader()
         await asyncio.wait_for(self._connected.wait(), timeout=10)
         start = after_id if after_id is not None else await self._latest_id(account_id)
-        subscriber = _Subscriber(account_id, start)
+        subscriber = _Subscriber(account_id, floor=start, last_id=start)
         self._subscribers.add(subscriber)
         try:
             missed = await self._missed(subscriber)
             while True:
                 while missed:
                     for event in missed:
-                        subscriber.last_id = event["id"]
                         yield event
                     missed = await self._missed(subscriber)
                 event = await subscriber.queue.get()
-                if event is not None and event["id"] > subscriber.last_id:
-                    subscriber.last_id = event["id"]
+                if event is not None and subscriber.fresh(event):
                     yield event
                 if event is None or (subscriber.lagging and subscriber.queue.empty()):
                     missed = await self._missed(subscriber)  # lagged or reconnected: the log has the gap
@@ -82,10 +100,12 @@ class EventBus:
             self._subscribers.discard(subscriber)
 
     async def _missed(self, subscriber: _Subscriber) -> list[dict[str, Any]]:
+        """What the log has that this subscriber has not seen, including late commits just below."""
         subscriber.lagging = False
-        return [
-            e for e in await self._backlog(subscriber.account_id, subscriber.last_id) if e["id"] > subscriber.last_id
-        ]
+        since = max(subscriber.floor, subscriber.last_id - LATE_COMMIT_WINDOW)
+        page = await self._backlog(subscriber.account_id, since)
+        fresh = [event for event in page if subscriber.fresh(event)]
+        return fresh
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():

@@ -176,7 +176,8 @@ async def test_order_lifecycle_end_to_end(waybill: Harness) -> None:
 
         await eventually(seen_all)
         ids = [int(m["data"]["orderChanged"]["eventId"]) for m in subscriber.messages]
-        assert ids == sorted(ids) and len(ids) == len(set(ids)), "events arrive once each, in log order"
+        # Once each; order is commit order, which PostgreSQL may hand out of id order.
+        assert len(ids) == len(set(ids)), "every event arrives exactly once"
 
 
 async def _has_delivered_event(waybill: Harness, fulfillment_id: int) -> bool:
