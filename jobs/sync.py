@@ -28,7 +28,7 @@ async def start_sync_run(runtime: Runtime, account_id: int, channel_id: int, tri
             channel_id=channel_id,
             trigger=trigger.value,
             status=SyncStatus.QUEUED.value,
-            using_db=uow._db,
+            using_db=uow.connection,
         )
         uow.add_event(account_id, "SYNC_RUN_UPDATED", _run_data(run), channel_id=channel_id, sync_run_id=run.id)
     await runtime.enqueue("sync_channel", channel_id, run.id, job_id=f"sync-run:{run.id}")
@@ -130,7 +130,7 @@ async def _load_or_create_run(channel: models.Channel, run_id: int | None) -> mo
 
 async def _save_run(runtime: Runtime, run: models.SyncRun) -> None:
     async with runtime.uow("sync") as uow:
-        await run.save(using_db=uow._db)
+        await run.save(using_db=uow.connection)
         uow.add_event(run.account_id, "SYNC_RUN_UPDATED", _run_data(run), channel_id=run.channel_id, sync_run_id=run.id)
 
 

@@ -97,6 +97,12 @@ class TortoiseUnitOfWork:
         self.committed_events = events
         self.committed_writes = writes
 
+    @property
+    def connection(self) -> BaseDBAsyncClient:
+        """The open transaction, for rows written outside the repositories (sync runs)."""
+        assert self._transaction is not None, "the unit of work is not open"
+        return self._db
+
     def add_event(
         self,
         account_id: int,

@@ -7,7 +7,6 @@ from urllib.parse import urlparse
 import strawberry
 
 from adapters.persistence import mapping, models
-from adapters.persistence.repositories import TortoiseChannelRepository
 from api import ids
 from api.channels.types import Channel, ChannelKind, SyncRun
 from api.context import Info
@@ -67,7 +66,7 @@ async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChan
     async def run() -> Channel:
         _validate(input)
         async with context.runtime.uow(context.actor) as uow:
-            channel = await TortoiseChannelRepository(uow._db, context.runtime.secrets).add(
+            channel = await uow.channels.add(
                 model.Channel(
                     id=0,
                     account_id=context.account_id,
