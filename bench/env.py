@@ -110,7 +110,11 @@ async def create_tenant(runtime: Runtime, shop: FakeShopify, shop_url: str) -> T
     async with runtime.uow("bench") as uow:
         channel = await TortoiseChannelRepository(uow._db, runtime.secrets).add(
             model.Channel(
-                id=0, account_id=account_id, kind=model.ChannelKind.SHOPIFY, name="Bench store", sync_interval_seconds=300
+                id=0,
+                account_id=account_id,
+                kind=model.ChannelKind.SHOPIFY,
+                name="Bench store",
+                sync_interval_seconds=300,
             ),
             {"shop_url": shop_url, "access_token": shop.access_token},
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets
 
 from tests.support.harness import Harness, eventually, running_waybill
 
@@ -253,3 +255,44 @@ async def _two_orders(waybill: Harness) -> dict[str, dict[str, Any]]:
     found = await orders_by_number(waybill)
     assert len(found) == 2
     return found
+
+
+async def test_labels_download_only_for_their_account(waybill: Harness) -> None:
+    waybill.shop.add_order()
+    await connect_store(waybill)
+    found = await eventually(lambda: _one_order(waybill))
+    bought = (await waybill.gql(BUY, {"input": {"orderId": found["id"], "idempotencyKey": "dl-1"}}))["buyLabel"]
+    pdf_url = waybill.base_url + bought["shipment"]["labelPdfUrl"]
+    zpl_url = pdf_url.replace(".pdf", ".zpl")
+
+    mine = await waybill.http.get(zpl_url, headers={"Authorization": f"Bearer {waybill.api_key}"})
+    assert mine.status_code == 200 and mine.text.startswith("^XA") and bought["shipment"]["trackingNumber"] in mine.text
+    other = await waybill.new_key("Another shop")
+    theirs = await waybill.http.get(pdf_url, headers={"Authorization": f"Bearer {other}"})
+    assert theirs.status_code == 404, "another account's label looks exactly like a missing one"
+    assert (await waybill.http.get(pdf_url)).status_code == 401
+
+
+async def test_sync_progress_is_pushed_live(waybill: Harness) -> None:
+    for _ in range(3):
+        waybill.shop.add_order()
+    async with waybill.subscribe("subscription { syncRunProgress { id status pages fetched created } }") as subscriber:
+        await connect_store(waybill)
+
+        async def finished() -> list[dict[str, Any]]:
+            runs = [m["data"]["syncRunProgress"] for m in subscriber.messages]
+            assert runs and runs[-1]["status"] == "SUCCEEDED", runs
+            return runs
+
+        runs = await eventually(finished)
+    assert [run["status"] for run in runs][:2] == ["QUEUED", "RUNNING"]
+    assert runs[-1]["fetched"] == 3 and runs[-1]["created"] == 3 and runs[-1]["pages"] == 1
+
+
+async def test_a_websocket_without_a_valid_key_is_refused(waybill: Harness) -> None:
+    url = waybill.base_url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer wb_live_nope"}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
