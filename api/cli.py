@@ -104,8 +104,8 @@ def _inspect(channel: str, path: Path) -> int:
     try:
         document = json.loads(path.read_text())
         orders = order_from_document(document)
-    except (OSError, ValueError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # the mapper's way of saying "not an order"
+        print(f"cannot read {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     out: list[dict[str, Any]] = []
     for order in orders:

@@ -29,7 +29,7 @@ def _wants(event: dict[str, Any], channel_pk: int | None) -> bool:
     return event.get("order_id") is not None and str(event.get("type", "")).startswith(ORDER_EVENT_PREFIXES)
 
 
-@strawberry.type
+@strawberry.type(description="Live changes of your account, over graphql-transport-ws.")
 class Subscription:
     @strawberry.subscription(description="Order changes of your account. `after`: resume after this event id.")
     async def order_changed(self, info: Info, after: strawberry.ID | None = None) -> AsyncGenerator[OrderEvent, None]:

@@ -202,15 +202,6 @@ async def test_inspect_order_on_a_missing_file_says_so(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "api/cli.py _inspect only catches OSError/ValueError, but the Shopify mapper raises TypeError "
-        "(parse_time on a non-string created_at/updated_at) and KeyError (a line item without 'id'): "
-        "an order-shaped document with a wrong-typed field ends in a traceback instead of a message"
-    ),
-)
 @pytest.mark.parametrize(
     "order",
     [

@@ -58,22 +58,9 @@ def test_the_walk_below_sees_the_whole_api() -> None:
     assert not names & {"String", "Int", "Boolean", "ID", "Float", "__Type", "__Schema"}
 
 
-_SUBSCRIPTION_UNDOCUMENTED = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "api/subscriptions.py declares `@strawberry.type class Subscription` without a description, "
-        "so schema.graphql has `type Subscription` with no docstring (every other type has one)"
-    ),
-)
-
-
 @pytest.mark.parametrize(
     "named",
-    [
-        pytest.param(named, id=named.name, marks=[_SUBSCRIPTION_UNDOCUMENTED] if named.name == "Subscription" else [])
-        for named in documented_types()
-    ],
+    [pytest.param(named, id=named.name) for named in documented_types()],
 )
 def test_every_type_has_a_description(named: GraphQLNamedType) -> None:
     assert (named.description or "").strip(), f"type {named.name} has no description"
