@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import strawberry
 
+from adapters.persistence.repositories import ConcurrentUpdate
 from domain.errors import DomainError
 from domain.errors import ErrorCode as DomainErrorCode
 
@@ -28,8 +29,17 @@ T = TypeVar("T")
 
 
 async def refusals(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
-    """Runs a command; a DomainError becomes a userErrors entry, anything else stays a bug."""
-    try:
-        return await action(), []
-    except DomainError as exc:
-        return None, [user_error(exc)]
+    """Runs a command; a DomainError becomes a userErrors entry, anything else stays a bug.
+
+    A concurrent change of the same order is retried once, then reported as CONFLICT.
+    """
+    for attempt in range(2):
+        try:
+            return await action(), []
+        except DomainError as exc:
+            return None, [user_error(exc)]
+        except ConcurrentUpdate:
+            if attempt == 1:
+                message = "The order was changed by someone else at the same time; try again"
+                return None, [UserError(field=None, message=message, code=DomainErrorCode.CONFLICT)]
+    raise AssertionError("unreachable")

@@ -80,6 +80,8 @@ async def begin_label_purchase(
     A repeat of the same idempotency key returns the first shipment and creates nothing.
     """
     async with uow:
+        # Lock the order first: a concurrent request with the same key then sees the winner's row.
+        order = await _order(uow, account_id, order_id, for_update=True)
         existing = await uow.shipments.by_idempotency_key(account_id, idempotency_key)
         if existing is not None:
             if existing.order_id != order_id:
@@ -89,7 +91,6 @@ async def begin_label_purchase(
                     ["idempotencyKey"],
                 )
             return existing, False
-        order = await _order(uow, account_id, order_id, for_update=True)
         shipments = await uow.shipments.for_order(order_id)
         lines = lifecycle.begin_label(_with_reservations(copy.deepcopy(order), shipments), wanted)
         shipment = await uow.shipments.add(

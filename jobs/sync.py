@@ -43,7 +43,14 @@ async def sync_channel(ctx: dict[str, Any], channel_id: int, run_id: int | None 
                 await runtime.enqueue("sync_channel", channel_id, run_id, defer_by=2)
             return "busy"
         channel = await models.Channel.get_or_none(id=channel_id)
-        if channel is None or channel.state not in (ConnectionState.CONNECTED, ConnectionState.ERROR):
+        if channel is None:
+            return "skipped"
+        if channel.state not in (ConnectionState.CONNECTED, ConnectionState.ERROR):
+            if run_id is not None:  # asked for by hand: say why nothing happened
+                run = await _load_or_create_run(channel, run_id)
+                run.status, run.finished_at = SyncStatus.FAILED.value, _now()
+                run.error = f"The channel is {channel.state}: {channel.last_error or 'reconnect it to sync again'}"
+                await _save_run(runtime, run)
             return "skipped"
         run = await _load_or_create_run(channel, run_id)
         if run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED):

@@ -9,6 +9,7 @@ import strawberry
 from arq.jobs import Job
 
 from adapters.persistence import mapping, models
+from adapters.persistence.repositories import DuplicateIdempotencyKey
 from adapters.runtime import Runtime
 from api import ids
 from api.context import Info
@@ -107,15 +108,11 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
                 line_id = ids.decode("OrderLine", line.line_id, "lines")
                 wanted[line_id] = wanted.get(line_id, 0) + line.quantity
         runtime.carrier_client(input.carrier)  # unknown carrier: refused before anything is recorded
-        shipment, _ = await services.begin_label_purchase(
-            runtime.uow(info.context.actor),
-            account_id,
-            order_id,
-            wanted,
-            input.carrier,
-            input.service,
-            input.idempotency_key,
-        )
+        begin = (account_id, order_id, wanted, input.carrier, input.service, input.idempotency_key)
+        try:
+            shipment, _ = await services.begin_label_purchase(runtime.uow(info.context.actor), *begin)
+        except DuplicateIdempotencyKey:  # a concurrent request with this key won the insert
+            shipment, _ = await services.begin_label_purchase(runtime.uow(info.context.actor), *begin)
         assert shipment.id is not None
         if shipment.status is ShipmentStatus.PURCHASING:
             job_id = f"purchase:{shipment.id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -207,6 +208,21 @@ async def test_buy_label_twice_with_the_same_key_buys_one_label(waybill: Harness
     current = await order(waybill, found["id"])
     assert len(current["shipments"]) == 1
     await eventually(lambda: _fulfillment_statuses(waybill, placed["id"], ["success"]))
+
+
+async def test_concurrent_buy_label_requests_with_one_key_buy_one_label(waybill: Harness) -> None:
+    waybill.shop.add_order()
+    await connect_store(waybill)
+    found = await eventually(lambda: _one_order(waybill))
+    payload = {"input": {"orderId": found["id"], "idempotencyKey": "raced"}}
+
+    results = await asyncio.gather(*(waybill.gql(BUY, payload) for _ in range(5)))
+
+    assert [r["buyLabel"]["userErrors"] for r in results] == [[]] * 5
+    shipments = {r["buyLabel"]["shipment"]["id"] for r in results}
+    assert len(shipments) == 1
+    assert len(waybill.carrier.labels) == 1
+    assert len((await order(waybill, found["id"]))["shipments"]) == 1
 
 
 async def _one_order(waybill: Harness) -> dict[str, Any]:
