@@ -121,10 +121,9 @@ async def complete_label_purchase(
 ) -> Shipment:
     """Second half of buyLabel; safe to run twice (a PURCHASED shipment is returned as is)."""
     async with uow:
-        shipment = await _shipment(uow, account_id, shipment_id)
+        order, shipment = await _locked(uow, account_id, shipment_id)
         if shipment.status is not ShipmentStatus.PURCHASING:
             return shipment
-        order = await _order(uow, account_id, shipment.order_id, for_update=True)
         shipment.status = ShipmentStatus.PURCHASED
         shipment.carrier_label_id = label.carrier_label_id
         shipment.tracking_number = label.tracking_number
@@ -143,7 +142,7 @@ async def complete_label_purchase(
 async def fail_label_purchase(uow: UnitOfWork, account_id: int, shipment_id: int, reason: str) -> Shipment:
     """The carrier refused for good: the lines are free again and the reason is kept."""
     async with uow:
-        shipment = await _shipment(uow, account_id, shipment_id)
+        _, shipment = await _locked(uow, account_id, shipment_id)
         if shipment.status is not ShipmentStatus.PURCHASING:
             return shipment
         shipment.status = ShipmentStatus.FAILED
@@ -183,8 +182,7 @@ async def complete_void(
 ) -> tuple[Order, Shipment]:
     """The carrier voided the label: lines return to the order, the channel goes Unfulfilled."""
     async with uow:
-        shipment = await _shipment(uow, account_id, shipment_id)
-        order = await _order(uow, account_id, shipment.order_id, for_update=True)
+        order, shipment = await _locked(uow, account_id, shipment_id)
         if shipment.status is ShipmentStatus.VOIDED:
             return order, shipment
         shipments = await uow.shipments.for_order(order.id or 0)
@@ -214,8 +212,7 @@ async def record_void_rejected(uow: UnitOfWork, account_id: int, shipment_id: in
 async def record_tracking(uow: UnitOfWork, account_id: int, shipment_id: int, info: TrackingInfo) -> Order:
     """Carrier news; DELIVERED once every live shipment of a fully shipped order is delivered."""
     async with uow:
-        shipment = await _shipment(uow, account_id, shipment_id)
-        order = await _order(uow, account_id, shipment.order_id, for_update=True)
+        order, shipment = await _locked(uow, account_id, shipment_id)
         before = (shipment.status, shipment.tracking_status, order.status)
         lifecycle.tracking_updated(order, shipment, info.status)
         if info.events:
@@ -250,6 +247,14 @@ async def _order(uow: UnitOfWork, account_id: int, order_id: int, *, for_update:
     if order is None:
         raise NotFound("Order", ["orderId"])
     return order
+
+
+async def _locked(uow: UnitOfWork, account_id: int, shipment_id: int) -> tuple[Order, Shipment]:
+    """The shipment and its order, read after locking the order: every change to a shipment
+    goes through its order's lock, so two jobs racing on one shipment see each other's commit."""
+    shipment = await _shipment(uow, account_id, shipment_id)
+    order = await _order(uow, account_id, shipment.order_id, for_update=True)
+    return order, await _shipment(uow, account_id, shipment_id)
 
 
 async def _shipment(uow: UnitOfWork, account_id: int, shipment_id: int) -> Shipment:
