@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from adapters.channels.shopify import fake_data
 from adapters.channels.shopify.fake import FakeShopify
@@ -103,7 +103,7 @@ class Tenant:
     api_key: str
 
 
-async def create_tenant(runtime: Runtime, shop: FakeShopify, shop_url: str) -> Tenant:
+async def create_tenant(runtime: Runtime, shop_url: str, access_token: str) -> Tenant:
     """An account, an admin key and a connected Shopify channel, stored as connectChannel stores them."""
     account_id = await create_account("Bench shop")
     key = await create_api_key(account_id, "bench", ["admin"])
@@ -116,7 +116,7 @@ async def create_tenant(runtime: Runtime, shop: FakeShopify, shop_url: str) -> T
                 name="Bench store",
                 sync_interval_seconds=300,
             ),
-            {"shop_url": shop_url, "access_token": shop.access_token},
+            {"shop_url": shop_url, "access_token": access_token},
         )
     return Tenant(account_id, channel.id, key)
 

@@ -1,0 +1,79 @@
+"""`python -m bench`: the import and query benchmarks, on SQLite and (with DATABASE_URL) PostgreSQL.
+
+Prints a summary and rewrites the results block of docs/BENCHMARKS.md. Defaults finish in well
+under three minutes on a 2-core machine; `--orders 20000 --repeat 5` for a bigger run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox
+from bench import machine, report, run
+from bench.profiling import REPO
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--orders", type=int, default=_env_int("WAYBILL_BENCH_ORDERS", 2000))
+    parser.add_argument("--repeat", type=int, default=_env_int("WAYBILL_BENCH_REPEAT", 3))
+    parser.add_argument("--requests", type=int, default=_env_int("WAYBILL_BENCH_REQUESTS", 200))
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres" if os.environ.get("DATABASE_URL") else "sqlite",
+        help="comma-separated: sqlite, postgres (needs DATABASE_URL)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiled runs")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    if args.orders < 1 or args.repeat < 1 or args.requests < 1:
+        parser.error("--orders, --repeat and --requests must be at least 1")
+    if "postgres" in args.backends and not os.environ.get("DATABASE_URL"):
+        parser.error("the postgres backend needs DATABASE_URL (a server where databases may be created)")
+    return args
+
+
+def main(args: argparse.Namespace) -> list[report.BackendResult]:
+    results = []
+    for kind in [k.strip() for k in args.backends.split(",") if k.strip()]:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results.append(pool.submit(run.backend_process, kind, args).result())
+    return results
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+    # One key for every throwaway database of this run (PostgreSQL warns without a shared one).
+    os.environ.setdefault(SECRET_KEY_ENV, SecretBox.generate_key())
+    about = machine.describe()
+    started = time.perf_counter()
+    results = main(args)
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines = report.section(about, command.strip(), args.repeat, results)
+    print("\n".join(lines))
+    run.log(f"done in {time.perf_counter() - started:.0f} s")
+    if not args.no_write:
+        report.write(args.output, lines)
+        run.log(f"results written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
