@@ -31,6 +31,11 @@ async def start_sync_run(runtime: Runtime, account_id: int, channel_id: int, tri
             using_db=uow.connection,
         )
         uow.add_event(account_id, "SYNC_RUN_UPDATED", _run_data(run), channel_id=channel_id, sync_run_id=run.id)
+    # A sync asked for now also counts as the scheduled one: the tick does not start a second.
+    channel = await models.Channel.get(id=channel_id)
+    await models.Channel.filter(id=channel_id).update(
+        next_sync_at=datetime.now(UTC) + timedelta(seconds=channel.sync_interval_seconds)
+    )
     await runtime.enqueue("sync_channel", channel_id, run.id, job_id=f"sync-run:{run.id}")
     return int(run.id)
 
