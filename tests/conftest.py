@@ -18,6 +18,8 @@ import asyncpg
 import pytest
 
 from adapters.persistence.db import close_db, init_db
+from adapters.runtime import Runtime
+from tests.support.harness import Harness, running_waybill
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,16 @@ async def db(blank_database: Database) -> AsyncIterator[Database]:
 def _with_database(url: str, name: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def waybill(blank_database: Database) -> AsyncIterator[Harness]:
+    """The whole app on loopback (API, in-process worker, fake store, sandbox carrier) on a fresh database."""
+    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
+        yield harness
+
+
+@pytest.fixture
+def runtime(waybill: Harness) -> Runtime:
+    """The running server's runtime, to run jobs or units of work directly."""
+    return waybill.runtime

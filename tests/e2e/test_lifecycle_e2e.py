@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.support.harness import Harness, eventually, running_waybill
+from tests.support.harness import Harness, eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
 
@@ -38,12 +37,6 @@ mutation($url: String!, $token: String!) { connectChannel(input: {
   kind: SHOPIFY, name: "Test store", shopUrl: $url, accessToken: $token
 }) { channel { id state } userErrors { field message code } } }"""
 SUBSCRIBE = "subscription { orderChanged { eventId type order { id number status } } }"
-
-
-@pytest.fixture
-async def waybill(blank_database: Any) -> AsyncIterator[Harness]:
-    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
-        yield harness
 
 
 async def connect_store(waybill: Harness) -> str:

@@ -9,23 +9,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from starlette.applications import Starlette
 
 import jobs.shipping
-import tests.support.harness as harness_module
 from adapters.carriers.sandbox.client import SandboxCarrierClient
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from api import ids
-from api.app import create_app
 from domain import services
 from jobs.shipping import purchase_label
-from tests.support.harness import Harness, eventually, running_waybill
+from tests.support.harness import Harness, eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
 
@@ -59,31 +55,6 @@ CANCEL = """
 mutation($id: ID!) { cancelLabel(input: {shipmentId: $id}) {
   shipment { id status refundStatus error } order { id status } userErrors { field message code }
 } }"""
-
-
-@pytest.fixture
-def started_apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
-    """The harness's own app, kept so a test can reach its runtime (app.state.runtime)."""
-    apps: list[Starlette] = []
-
-    def create_and_keep(*args: Any, **kwargs: Any) -> Starlette:
-        app = create_app(*args, **kwargs)
-        apps.append(app)
-        return app
-
-    monkeypatch.setattr(harness_module, "create_app", create_and_keep)
-    return apps
-
-
-@pytest.fixture
-async def waybill(blank_database: Any, started_apps: list[Starlette]) -> AsyncIterator[Harness]:
-    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
-        yield harness
-
-
-@pytest.fixture
-def runtime(waybill: Harness, started_apps: list[Starlette]) -> Runtime:
-    return started_apps[0].state.runtime  # type: ignore[no-any-return]
 
 
 async def imported_order(waybill: Harness, **spec: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,20 +10,16 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 
-import tests.support.harness as harness_module
 from adapters.channels.shopify.client import MAX_THROTTLE_RETRIES, ShopifyClient
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from api import ids
-from api.app import create_app
 from jobs.outbox import deliver_outbox
-from tests.support.harness import Harness, eventually, running_waybill
+from tests.support.harness import Harness, eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
 
@@ -65,29 +61,10 @@ class TimedLog(list[Any]):
 
 
 @pytest.fixture
-def started_apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
-    """The harness's own app, kept so a test can reach its runtime (app.state.runtime)."""
-    apps: list[Starlette] = []
-
-    def create_and_keep(*args: Any, **kwargs: Any) -> Starlette:
-        app = create_app(*args, **kwargs)
-        apps.append(app)
-        return app
-
-    monkeypatch.setattr(harness_module, "create_app", create_and_keep)
-    return apps
-
-
-@pytest.fixture
-async def waybill(blank_database: Any, started_apps: list[Starlette]) -> AsyncIterator[Harness]:
-    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
-        harness.shop.requests = TimedLog()
-        yield harness
-
-
-@pytest.fixture
-def runtime(waybill: Harness, started_apps: list[Starlette]) -> Runtime:
-    return started_apps[0].state.runtime  # type: ignore[no-any-return]
+def waybill(waybill: Harness) -> Harness:
+    """The shared harness, with the store's request log timestamped (for Retry-After checks)."""
+    waybill.shop.requests = TimedLog()
+    return waybill
 
 
 async def connect_and_import(waybill: Harness, count: int = 1) -> list[dict[str, Any]]:

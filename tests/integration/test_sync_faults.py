@@ -7,20 +7,16 @@ connect may be followed by a second (scheduled) run; assertions hold whichever r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from arq.jobs import Job
-from starlette.applications import Starlette
 
-import tests.support.harness as harness_module
 from adapters.channels.shopify.client import ShopifyClient
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from api import ids
-from api.app import create_app
-from tests.support.harness import Harness, eventually, running_waybill
+from tests.support.harness import Harness, eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
 
@@ -51,31 +47,6 @@ BUY = """
 mutation($input: BuyLabelInput!) { buyLabel(input: $input) {
   shipment { id status trackingNumber } order { id status } userErrors { field message code }
 } }"""
-
-
-@pytest.fixture
-def started_apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
-    """The harness's own app, kept so a test can reach its runtime (app.state.runtime)."""
-    apps: list[Starlette] = []
-
-    def create_and_keep(*args: Any, **kwargs: Any) -> Starlette:
-        app = create_app(*args, **kwargs)
-        apps.append(app)
-        return app
-
-    monkeypatch.setattr(harness_module, "create_app", create_and_keep)
-    return apps
-
-
-@pytest.fixture
-async def waybill(blank_database: Any, started_apps: list[Starlette]) -> AsyncIterator[Harness]:
-    async with running_waybill(blank_database.data_dir, blank_database.url) as harness:
-        yield harness
-
-
-@pytest.fixture
-def runtime(waybill: Harness, started_apps: list[Starlette]) -> Runtime:
-    return started_apps[0].state.runtime  # type: ignore[no-any-return]
 
 
 async def connect(waybill: Harness, token: str | None = None) -> str:

@@ -25,6 +25,7 @@ from adapters.carriers.sandbox.rules import SandboxSchedule
 from adapters.channels.shopify.fake import FakeShopify
 from adapters.config import Settings
 from adapters.persistence.accounts import create_account, create_api_key
+from adapters.runtime import Runtime
 from api.app import create_app
 from tests.support.servers import free_port, serve_app
 
@@ -66,6 +67,7 @@ class Harness:
     carrier: SandboxCarrier
     http: httpx.AsyncClient
     settings: Settings
+    runtime: Runtime  # the server's own: for tests that run jobs or units of work directly
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
@@ -142,4 +144,4 @@ async def running_waybill(data_dir: Path, database_url: str | None) -> AsyncIter
         async with serve_app(app, port=port) as base_url, httpx.AsyncClient(timeout=30) as http:
             account_id = await create_account("Test shop")
             key = await create_api_key(account_id, "test", ["admin"])
-            yield Harness(base_url, key, account_id, shop, shop_url, carrier, http, settings)
+            yield Harness(base_url, key, account_id, shop, shop_url, carrier, http, settings, app.state.runtime)
