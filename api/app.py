@@ -46,7 +46,9 @@ async def principal_from(request: Request | WebSocket) -> ApiPrincipal | None:
 
 class WaybillGraphQL(GraphQL[Context, None]):
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide=None if settings.production else "graphiql", keep_alive=True)
+        super().__init__(
+            schema, graphql_ide=None if settings.production else "graphiql", keep_alive=True, keep_alive_interval=15
+        )
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:

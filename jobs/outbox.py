@@ -12,17 +12,18 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.locks import try_lock
+from adapters.locks import Lock, try_lock
 from adapters.persistence import models, outbox
 from adapters.runtime import Runtime
-from domain.model import WriteKind
-from domain.ports import ChannelClient, ChannelFailure, Tracking
+from domain.model import ConnectionState, WriteKind
+from domain.ports import ChannelAuthFailed, ChannelClient, ChannelFailure, Tracking
 
 log = logging.getLogger(__name__)
 
 #: A write still failing after this long is given up and shown as failed on the order.
 GIVE_UP_AFTER = timedelta(days=2)
 MAX_DELAY_S = 3600.0
+REAUTH_RETRY_S = 300.0
 CARRIER_NAMES = {"sandbox": "Waybill Sandbox"}
 
 
@@ -44,19 +45,27 @@ async def deliver_outbox(ctx: dict[str, Any], order_id: int) -> str:
         order = await models.Order.get(id=order_id)
         client, _ = await runtime.channel_client(order.channel_id)  # type: ignore[attr-defined]
         try:
-            return await _drain(runtime, client, order, rows)
+            return await _drain(runtime, client, order, rows, lock)
         finally:
             await client.aclose()
 
 
-async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, rows: list[Any]) -> str:
+async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, rows: list[Any], lock: Lock) -> str:
     for row in rows:
         now = datetime.now(UTC)
         if row.next_attempt_at > now:
             await runtime.enqueue_outbox(order.id, defer_by=(row.next_attempt_at - now).total_seconds())
             return "waiting"
+        await lock.extend()  # a slow channel must not let a second drain start beside this one
         try:
             result = await _deliver(client, order.external_id, row)
+        except ChannelAuthFailed as exc:
+            # Not the write's fault: it waits for the merchant to reconnect instead of failing for good.
+            await _needs_reauth(order.channel_id, exc.message)  # type: ignore[attr-defined]
+            await outbox.mark_retry(row.id, exc.message, REAUTH_RETRY_S)
+            await _event(runtime, order, "CHANNEL_WRITE_RETRYING", row, error=exc.message)
+            await runtime.enqueue_outbox(order.id, defer_by=REAUTH_RETRY_S)
+            return "needs_reauth"
         except ChannelFailure as exc:
             if exc.retryable and now - row.created_at < GIVE_UP_AFTER:
                 delay = backoff(row.attempts, exc.retry_after)
@@ -68,6 +77,13 @@ async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, r
             await _event(runtime, order, "CHANNEL_WRITE_FAILED", row, error=exc.message)
             log.warning("channel write %s for order %s failed for good: %s", row.kind, order.id, exc.message)
             continue
+        except Exception:
+            # A bug of ours: keep the write, retry later, and leave a trace.
+            log.exception("delivering channel write %s for order %s crashed", row.id, order.id)
+            delay = backoff(row.attempts, None)
+            await outbox.mark_retry(row.id, "Waybill hit an internal error; it has been logged", delay)
+            await runtime.enqueue_outbox(order.id, defer_by=delay)
+            return "crashed"
         await outbox.mark_delivered(row.id, result)
         await _event(runtime, order, "CHANNEL_WRITE_DELIVERED", row)
     return "delivered"
@@ -105,3 +121,10 @@ async def _event(runtime: Runtime, order: models.Order, type_: str, row: Any, er
         if error:
             data["error"] = error
         uow.add_event(order.account_id, type_, data, order_id=order.id)  # type: ignore[attr-defined]
+
+
+async def _needs_reauth(channel_id: int, message: str) -> None:
+    await models.Channel.filter(id=channel_id).update(
+        state=ConnectionState.NEEDS_REAUTH.value,
+        last_error=f"The store refused Waybill's access ({message}). Reconnect the channel to resume.",
+    )

@@ -251,3 +251,28 @@ async def test_skip_shipping_while_the_store_is_down_fulfils_once(waybill: Harne
     assert len(create_posts(waybill)) == 1
     (row,) = await outbox_rows(found["id"], "ORDER_FULFILLED")
     assert row.status == "DELIVERED" and row.attempts > 1, row.attempts
+
+
+async def test_a_revoked_token_pauses_the_write_and_asks_for_a_reconnect(waybill: Harness) -> None:
+    waybill.shop.add_order()
+    (found,) = await connect_and_import(waybill)
+    waybill.shop.fail_next(
+        1, 401, errors="[API] Invalid API key or access token", path_contains="fulfillments.json", method="POST"
+    )
+
+    await buy(waybill, found["id"], "label-401")
+
+    async def paused() -> dict[str, Any]:
+        (write,) = (await order(waybill, found["id"]))["channelWrites"]
+        assert write["status"] == "PENDING" and write["lastError"], write
+        return write  # type: ignore[no-any-return]
+
+    write = await eventually(paused)
+    assert "Invalid API key" in write["lastError"]
+    channels = (await waybill.gql("{ channels { state lastError } }"))["channels"]
+    assert channels[0]["state"] == "NEEDS_REAUTH"
+    assert "Reconnect" in channels[0]["lastError"]
+    (row,) = await outbox_rows(found["id"], "SHIPMENT_CREATED")
+    assert row.status == "PENDING", "the write waits for the reconnect; it is not given up"
+    assert len(create_posts(waybill)) == 1, "one refused POST, then it waits"
+    assert [waybill.shop.fulfillments(i) for i in waybill.shop.order_ids()] == [[]], "nothing was created"
