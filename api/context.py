@@ -10,6 +10,7 @@ import strawberry
 from adapters.persistence.accounts import ApiPrincipal
 from adapters.runtime import Runtime
 from api.loaders import Loaders
+from domain.errors import DomainError, ErrorCode
 
 
 @dataclass
@@ -27,6 +28,12 @@ class Context:
         if self.principal is None:
             raise PermissionError("Not authenticated")
         return self.principal.account_id
+
+    def require(self, scope: str) -> None:
+        """Writes need their scope (or admin); any valid key of the account may read."""
+        scopes = self.principal.scopes if self.principal else ()
+        if scope not in scopes and "admin" not in scopes:
+            raise DomainError(ErrorCode.FORBIDDEN, f"This API key does not have the {scope} scope")
 
     @property
     def actor(self) -> str:

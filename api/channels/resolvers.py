@@ -64,6 +64,7 @@ async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChan
     context = info.context
 
     async def run() -> Channel:
+        context.require("manage_channels")
         _validate(input)
         async with context.runtime.uow(context.actor) as uow:
             channel = await uow.channels.add(
@@ -88,6 +89,7 @@ async def sync_channel(info: Info, input: SyncChannelInput) -> SyncChannelPayloa
     context = info.context
 
     async def run() -> SyncRun:
+        context.require("manage_channels")
         channel_id = ids.decode("Channel", input.channel_id, "channelId")
         channel = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
         if channel is None:

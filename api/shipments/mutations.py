@@ -98,6 +98,7 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
     runtime, account_id = info.context.runtime, info.context.account_id
 
     async def run() -> tuple[Shipment, Order]:
+        info.context.require("write_shipments")
         order_id = ids.decode("Order", input.order_id, "orderId")
         if not input.idempotency_key.strip() or len(input.idempotency_key) > 200:
             raise DomainError(ErrorCode.INVALID, "idempotencyKey must be 1 to 200 characters", ["idempotencyKey"])
@@ -137,6 +138,7 @@ async def skip_shipping(info: Info, input: SkipShippingInput) -> SkipShippingPay
     runtime, account_id = info.context.runtime, info.context.account_id
 
     async def run() -> Order:
+        info.context.require("write_shipments")
         order_id = ids.decode("Order", input.order_id, "orderId")
         order = await services.skip_shipping(runtime.uow(info.context.actor), account_id, order_id)
         return Order.from_domain(order)
@@ -149,6 +151,7 @@ async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayloa
     runtime, account_id = info.context.runtime, info.context.account_id
 
     async def run() -> tuple[Shipment, Order]:
+        info.context.require("write_shipments")
         shipment_id = ids.decode("Shipment", input.shipment_id, "shipmentId")
         shipment = await services.check_cancel_label(runtime.uow(info.context.actor), account_id, shipment_id)
         job_id = f"void:{shipment_id}:{uuid.uuid4().hex}"

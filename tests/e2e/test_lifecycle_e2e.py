@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import websockets
 
+from adapters.persistence.accounts import create_api_key
 from tests.support.harness import Harness, eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
@@ -305,3 +306,17 @@ async def test_a_websocket_without_a_valid_key_is_refused(waybill: Harness) -> N
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_a_read_only_key_reads_but_cannot_buy_or_connect(waybill: Harness) -> None:
+    waybill.shop.add_order()
+    await connect_store(waybill)
+    found = await eventually(lambda: _one_order(waybill))
+    reader = await create_api_key(waybill.account_id, "dashboard", ["read_orders"])
+
+    assert (await waybill.gql(ORDER, {"id": found["id"]}, key=reader))["order"]["id"] == found["id"]
+    refused = await waybill.gql(BUY, {"input": {"orderId": found["id"], "idempotencyKey": "ro"}}, key=reader)
+    assert [e["code"] for e in refused["buyLabel"]["userErrors"]] == ["FORBIDDEN"]
+    connect = await waybill.gql(CONNECT, {"url": waybill.shop_url, "token": waybill.shop.access_token}, key=reader)
+    assert [e["code"] for e in connect["connectChannel"]["userErrors"]] == ["FORBIDDEN"]
+    assert (await order(waybill, found["id"]))["shipments"] == []
