@@ -6,11 +6,13 @@ Built once at start-up; the API keeps it on `app.state`, the worker in its ctx.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from adapters import registry
 from adapters.bus import EventBus
@@ -34,8 +36,10 @@ class Runtime:
         self._bus: EventBus | None = None
         self._http: httpx.AsyncClient | None = None
         self._secrets: SecretBox | None = None
-        #: Base URLs of services this process serves itself (demo sandbox carrier), set by the API.
-        self.sandbox_carrier_url: str | None = settings.sandbox_carrier_url
+        #: Where the sandbox carrier answers: configured, or the API's own mount (workers reach it
+        #: through WAYBILL_PUBLIC_URL); an API process serving it sets this itself.
+        public = f"{settings.public_url.rstrip('/')}/sandbox/carrier" if settings.public_url else None
+        self.sandbox_carrier_url: str | None = settings.sandbox_carrier_url or public
 
     async def start(self, *, migrate: bool = True) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,11 +98,24 @@ class Runtime:
         if uow.committed_writes:
             order_ids = await models.OutboxWrite.filter(id__in=uow.committed_writes).values_list("order_id", flat=True)
             for order_id in sorted(set(order_ids)):
-                await self.enqueue_outbox(order_id)
+                try:
+                    await self.enqueue_outbox(order_id)
+                except (RedisError, OSError) as exc:  # committed already: the tick delivers it
+                    log.warning("could not enqueue delivery for order %s (%s); the tick will", order_id, exc)
 
     async def enqueue_outbox(self, order_id: int, defer_by: float | None = None) -> None:
-        # No fixed job id: a drain that is running must not swallow the request for the next one.
-        await self.redis.enqueue_job("deliver_outbox", order_id, _defer_by=defer_by)
+        """Right after a commit: a fresh job (a drain already running must not swallow it).
+
+        Deferred (retry, busy, waiting): one job per order and due second, so every chain
+        that computes the same due time collapses into one instead of multiplying.
+        """
+        if defer_by is None:
+            await self.redis.enqueue_job("deliver_outbox", order_id)
+            return
+        due = int(time.time() + defer_by)
+        await self.redis.enqueue_job(
+            "deliver_outbox", order_id, _job_id=self.key(f"outbox:{order_id}:{due}"), _defer_by=defer_by
+        )
 
     async def enqueue(self, function: str, *args: Any, job_id: str | None = None, defer_by: float | None = None) -> Any:
         """Job ids are namespaced too: arq keeps them (and refuses repeats) across queues."""

@@ -82,7 +82,12 @@ class AuthGate:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
-            wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            wants_page = (
+                self.app.graphql_ide is not None
+                and request.method == "GET"
+                and "query" not in request.query_params
+                and "text/html" in request.headers.get("accept", "")
+            )
             if not wants_page:
                 principal = await principal_from(request)
                 if principal is None:

@@ -92,7 +92,17 @@ async def begin_label_purchase(
                 )
             return existing, False
         shipments = await uow.shipments.for_order(order_id)
-        lines = lifecycle.begin_label(_with_reservations(copy.deepcopy(order), shipments), wanted)
+        try:
+            lines = lifecycle.begin_label(_with_reservations(copy.deepcopy(order), shipments), wanted)
+        except DomainError as exc:
+            in_flight = any(s.status is ShipmentStatus.PURCHASING for s in shipments)
+            if in_flight and exc.code in (ErrorCode.NOTHING_TO_SHIP, ErrorCode.QUANTITY_EXCEEDS_REMAINING):
+                raise DomainError(
+                    ErrorCode.LABEL_PURCHASE_IN_PROGRESS,
+                    "A label is still being bought for these lines; wait for it or use its idempotency key",
+                    ["lines"],
+                ) from exc
+            raise
         shipment = await uow.shipments.add(
             Shipment(
                 id=None,
@@ -151,6 +161,24 @@ async def fail_label_purchase(uow: UnitOfWork, account_id: int, shipment_id: int
         uow.add_event(
             account_id,
             "LABEL_PURCHASE_FAILED",
+            {"shipment_id": shipment_id, "error": reason},
+            order_id=shipment.order_id,
+            shipment_id=shipment_id,
+        )
+    return shipment
+
+
+async def record_purchase_delay(uow: UnitOfWork, account_id: int, shipment_id: int, reason: str) -> Shipment:
+    """The carrier did not answer: the purchase stays open under its key and is asked again later."""
+    async with uow:
+        _, shipment = await _locked(uow, account_id, shipment_id)
+        if shipment.status is not ShipmentStatus.PURCHASING:
+            return shipment
+        shipment.error = reason
+        await uow.shipments.save(shipment)
+        uow.add_event(
+            account_id,
+            "LABEL_PURCHASE_DELAYED",
             {"shipment_id": shipment_id, "error": reason},
             order_id=shipment.order_id,
             shipment_id=shipment_id,

@@ -19,6 +19,7 @@ from domain.ports import CarrierFailure, Parcel, RateRequest, VoidRejected
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 5
+TRACK_BATCH = 500
 DEFAULT_PARCEL_GRAMS = 500
 #: Until locations arrive (issue 5), every label ships from the account's one warehouse.
 DEFAULT_SHIP_FROM = Address(
@@ -35,7 +36,8 @@ DEFAULT_SHIP_FROM = Address(
 async def rate_request_for(order: models.Order, shipment_lines: list[dict[str, Any]] | None = None) -> RateRequest:
     lines = await models.OrderLine.filter(order_id=order.id)
     quantities = {line["order_line_id"]: line["quantity"] for line in shipment_lines or []}
-    grams = sum((line.grams or 0) * quantities.get(line.id, line.quantity) for line in lines)
+    weigh = (lambda line: quantities.get(line.id, 0)) if shipment_lines else (lambda line: line.quantity)
+    grams = sum((line.grams or 0) * weigh(line) for line in lines)
     return RateRequest(
         ship_to=Address(**(order.shipping_address or {})),
         ship_from=DEFAULT_SHIP_FROM,
@@ -54,11 +56,16 @@ async def purchase_label(ctx: dict[str, Any], account_id: int, shipment_id: int)
         request = await rate_request_for(order, shipment.lines)
         label = await carrier.buy(request, shipment.service, shipment.idempotency_key)
     except CarrierFailure as exc:
-        if exc.retryable and ctx.get("job_try", 1) < MAX_TRIES:
+        if not exc.retryable:  # the carrier refused: nothing was sold
+            await services.fail_label_purchase(runtime.uow("carrier"), account_id, shipment_id, exc.message)
+            return ShipmentStatus.FAILED.value
+        if ctx.get("job_try", 1) < MAX_TRIES:
             # Same idempotency key on every try: the carrier sells one label however often we ask.
             raise Retry(defer=ctx.get("job_try", 1) * 1.0) from exc
-        await services.fail_label_purchase(runtime.uow("carrier"), account_id, shipment_id, exc.message)
-        return ShipmentStatus.FAILED.value
+        # A timeout or 5xx may have come after the carrier charged: never give up on the key.
+        # The shipment stays PURCHASING (its lines reserved) and the tick asks again each minute.
+        await services.record_purchase_delay(runtime.uow("carrier"), account_id, shipment_id, exc.message)
+        return ShipmentStatus.PURCHASING.value
     except DomainError as exc:
         await services.fail_label_purchase(runtime.uow("carrier"), account_id, shipment_id, exc.message)
         return ShipmentStatus.FAILED.value
@@ -87,15 +94,23 @@ async def void_label(ctx: dict[str, Any], account_id: int, shipment_id: int) -> 
 async def track_shipments(ctx: dict[str, Any]) -> int:
     """Asks the carrier about every parcel still on its way."""
     runtime: Runtime = ctx["runtime"]
-    live = await models.Shipment.filter(
-        status__in=[ShipmentStatus.PURCHASED.value, ShipmentStatus.IN_TRANSIT.value], tracking_number__isnull=False
-    ).limit(500)
+    # Least recently changed first, so a long tail of unshipped labels cannot starve newer parcels.
+    live = (
+        await models.Shipment.filter(
+            status__in=[ShipmentStatus.PURCHASED.value, ShipmentStatus.IN_TRANSIT.value], tracking_number__isnull=False
+        )
+        .order_by("updated_at")
+        .limit(TRACK_BATCH)
+    )
     for shipment in live:
         try:
             info = await runtime.carrier_client(shipment.carrier).track(shipment.tracking_number or "")
             await services.record_tracking(runtime.uow("carrier"), shipment.account_id, shipment.id, info)  # type: ignore[attr-defined]
         except (CarrierFailure, DomainError) as exc:
             log.warning("tracking shipment %s failed: %s", shipment.id, getattr(exc, "message", exc))
+        except Exception:  # one bad parcel must not stop the others
+            log.exception("tracking shipment %s crashed", shipment.id)
+        await models.Shipment.filter(id=shipment.id).update(updated_at=datetime.now(UTC))  # to the back of the line
     return len(live)
 
 

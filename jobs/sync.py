@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.locks import try_lock
+from adapters.locks import Lock, try_lock
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from domain import services
@@ -60,9 +61,20 @@ async def sync_channel(ctx: dict[str, Any], channel_id: int, run_id: int | None 
         run = await _load_or_create_run(channel, run_id)
         if run.status in (SyncStatus.SUCCEEDED, SyncStatus.FAILED):
             return "done"  # arq ran the job twice: the run already finished
+        # We hold the channel's lock: any other RUNNING run was cut off (worker killed, shutdown).
+        await (
+            models.SyncRun.filter(channel_id=channel_id, status=SyncStatus.RUNNING.value)
+            .exclude(id=run.id)
+            .update(
+                status=SyncStatus.FAILED.value,
+                finished_at=_now(),
+                error="Interrupted (worker stopped); a new run took over",
+            )
+        )
         client, _ = await runtime.channel_client(channel_id)
         run.status, run.started_at, run.cursor_before = SyncStatus.RUNNING.value, _now(), channel.sync_cursor
         await _save_run(runtime, run)
+        heartbeat = asyncio.create_task(_keep_lock(lock))
         try:
             await _import_all(runtime, channel, run, client, lock)
         except ChannelFailure as exc:
@@ -74,13 +86,27 @@ async def sync_channel(ctx: dict[str, Any], channel_id: int, run_id: int | None 
             await _fail(runtime, channel, run, ChannelFailure("Waybill hit an internal error; it has been logged"))
             return "failed"
         finally:
+            heartbeat.cancel()
             await client.aclose()
         run.status, run.finished_at, run.cursor_after = SyncStatus.SUCCEEDED.value, _now(), channel.sync_cursor
         await _save_run(runtime, run)
-        channel.state, channel.last_error, channel.last_synced_at = ConnectionState.CONNECTED.value, None, _now()
-        channel.next_sync_at = _now() + timedelta(seconds=channel.sync_interval_seconds)
-        await channel.save(update_fields=["state", "last_error", "last_synced_at", "next_sync_at", "updated_at"])
+        next_sync = _now() + timedelta(seconds=channel.sync_interval_seconds)
+        await models.Channel.filter(id=channel_id).update(last_synced_at=_now(), next_sync_at=next_sync)
+        # Only a channel still healthy or in plain ERROR is cleared: a NEEDS_REAUTH flag raised
+        # meanwhile (e.g. by a refused write) stays until the merchant reconnects.
+        await models.Channel.filter(
+            id=channel_id, state__in=[ConnectionState.CONNECTED.value, ConnectionState.ERROR.value]
+        ).update(state=ConnectionState.CONNECTED.value, last_error=None)
         return "succeeded"
+
+
+async def _keep_lock(lock: Lock) -> None:
+    """Extends the channel lock while the sync runs, however long one page takes."""
+    while True:
+        await asyncio.sleep(LOCK_TTL_MS / 3000)
+        if not await lock.extend():
+            log.warning("lost the sync lock of %s", lock.key)
+            return
 
 
 async def _import_all(runtime: Runtime, channel: models.Channel, run: models.SyncRun, client: Any, lock: Any) -> None:
@@ -106,7 +132,6 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
                 channel.sync_cursor = newest
                 await channel.save(update_fields=["sync_cursor", "updated_at"])
         await _save_run(runtime, run)
-        await lock.extend()
         if not result.next_page:
             return
         page = result.next_page

@@ -121,13 +121,19 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
             await _wait_job(runtime, job_id)
         result = await _shipment(account_id, shipment.id)
         if result.status == ShipmentStatus.FAILED:
-            raise _Failed(result, await _order(account_id, shipment.order_id))
+            raise _Failed(result, await _order(account_id, shipment.order_id), ErrorCode.LABEL_PURCHASE_FAILED)
+        if result.status == ShipmentStatus.PURCHASING and result.error:
+            # Not a refusal: the purchase stays open under this key and completes when the carrier answers.
+            raise _Failed(result, await _order(account_id, shipment.order_id), ErrorCode.CARRIER_UNAVAILABLE)
         return result, await _order(account_id, shipment.order_id)
 
     try:
         done, errors = await refusals(run)
     except _Failed as failed:
-        error = UserError(field=None, message=failed.shipment.error or "", code=ErrorCode.LABEL_PURCHASE_FAILED)
+        message = failed.shipment.error or ""
+        if failed.code is ErrorCode.CARRIER_UNAVAILABLE:
+            message = f"{message}. Waybill keeps asking the carrier with this idempotency key; no second label will be bought."
+        error = UserError(field=None, message=message, code=failed.code)
         return BuyLabelPayload(shipment=failed.shipment, order=failed.order, user_errors=[error])
     if done is None:
         return BuyLabelPayload(shipment=None, order=None, user_errors=errors)
@@ -176,8 +182,8 @@ async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayloa
 
 
 class _Failed(Exception):
-    def __init__(self, shipment: Shipment, order: Order) -> None:
-        self.shipment, self.order = shipment, order
+    def __init__(self, shipment: Shipment, order: Order, code: ErrorCode) -> None:
+        self.shipment, self.order, self.code = shipment, order, code
 
 
 class _Refused(Exception):

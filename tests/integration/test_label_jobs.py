@@ -75,8 +75,10 @@ async def order(waybill: Harness, order_id: str) -> dict[str, Any]:
     return (await waybill.gql(ORDER, {"id": order_id}))["order"]  # type: ignore[no-any-return]
 
 
-async def buy(waybill: Harness, order_id: str, key: str, lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"orderId": order_id, "idempotencyKey": key}
+async def buy(
+    waybill: Harness, order_id: str, key: str, lines: list[dict[str, Any]] | None = None, service: str = "GROUND"
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"orderId": order_id, "idempotencyKey": key, "service": service}
     if lines is not None:
         payload["lines"] = lines
     return (await waybill.gql(BUY, {"input": payload}))["buyLabel"]  # type: ignore[no-any-return]
@@ -188,35 +190,49 @@ async def test_two_purchase_jobs_racing_for_one_shipment_complete_it_once(
     assert await models.Event.filter(order_id=order_pk, type="LABEL_PURCHASED").count() == 1
 
 
-async def test_carrier_down_for_good_fails_the_label_and_a_new_key_works_later(
-    waybill: Harness, monkeypatch: pytest.MonkeyPatch
+async def test_a_carrier_that_charged_then_went_silent_is_asked_again_never_charged_twice(
+    waybill: Harness, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two job tries instead of five keep the test short; the path is the same.
     monkeypatch.setattr(jobs.shipping, "MAX_TRIES", 2)
     _, found = await imported_order(waybill)
-    down_for = jobs.shipping.MAX_TRIES * CARRIER_ATTEMPTS
-    waybill.carrier.fail_next(down_for, 503)
+    silent_for = jobs.shipping.MAX_TRIES * CARRIER_ATTEMPTS
+    waybill.carrier.charge_then_fail_next(silent_for)  # sold on the first ask, then only 500s
 
-    result = await buy(waybill, found["id"], "while-down")
+    result = await buy(waybill, found["id"], "while-silent")
+
+    assert [e["code"] for e in result["userErrors"]] == ["CARRIER_UNAVAILABLE"], result
+    assert "no second label" in result["userErrors"][0]["message"]
+    assert result["shipment"]["status"] == "PURCHASING", "not FAILED: the carrier may have charged"
+    assert result["order"]["status"] == "READY_TO_SHIP"
+    assert len(waybill.carrier.labels) == 1, "the carrier did sell one"
+    # The lines stay reserved: a new key cannot buy a second label meanwhile.
+    again = await buy(waybill, found["id"], "impatient")
+    assert [e["code"] for e in again["userErrors"]] == ["LABEL_PURCHASE_IN_PROGRESS"], again
+    assert len(waybill.carrier.labels) == 1
+
+    # The carrier answers again; the reconciliation (what the tick enqueues) asks with the same key.
+    shipment_pk = ids.decode("Shipment", result["shipment"]["id"], "id")
+    assert await jobs.shipping.purchase_label({"runtime": runtime}, waybill.account_id, shipment_pk) == "PURCHASED"
+    current = await order(waybill, found["id"])
+    assert current["status"] == "SHIPPING"
+    assert [s["status"] for s in current["shipments"]] == ["PURCHASED"]
+    assert len(waybill.carrier.labels) == 1, "the label sold during the outage, not a second one"
+    assert await shipment_created_writes(found["id"]) == 1
+
+
+async def test_a_carrier_refusal_fails_the_label_and_frees_the_lines(waybill: Harness) -> None:
+    _, found = await imported_order(waybill)
+
+    result = await buy(waybill, found["id"], "refused", service="TELEPORT")
 
     assert [e["code"] for e in result["userErrors"]] == ["LABEL_PURCHASE_FAILED"], result
-    reason = result["userErrors"][0]["message"]
-    assert "unavailable" in reason and "503" in reason, reason
-    assert result["shipment"]["status"] == "FAILED" and result["shipment"]["error"] == reason
-    assert result["order"]["status"] == "READY_TO_SHIP"
-    assert label_posts(waybill) == down_for, "the carrier was asked until it was given up on"
-    current = await order(waybill, found["id"])
-    assert current["status"] == "READY_TO_SHIP"
-    assert all(line["quantityShipped"] == 0 for line in current["lines"])
+    assert "TELEPORT" in result["userErrors"][0]["message"]
+    assert result["shipment"]["status"] == "FAILED"
     assert waybill.carrier.labels == {}
-    assert await shipment_created_writes(found["id"]) == 0
-
-    # The carrier is back (every injected failure was used): a new key buys the label.
-    again = await bought(waybill, found["id"], "after-recovery")
+    again = await bought(waybill, found["id"], "after-refusal")
     assert again["order"]["status"] == "SHIPPING"
     assert len(waybill.carrier.labels) == 1
-    current = await order(waybill, found["id"])
-    assert [s["status"] for s in current["shipments"]] == ["FAILED", "PURCHASED"]
 
 
 async def test_void_refused_after_the_parcel_was_scanned(waybill: Harness) -> None:
