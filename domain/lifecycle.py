@@ -108,22 +108,32 @@ def apply_channel_update(order: Order, channel_order: ChannelOrder, has_pending_
     """Rows 5-7: a later sync of an order Waybill already has.
 
     Before a label exists the channel decides (hold released, address changed, cancelled).
-    After a label exists a cancellation or address change only flags the order: the label is
-    the merchant's money and is never voided or overwritten silently. While our own writes
-    are still in flight, the channel's fulfillment state is our echo, not news.
+    After a label exists the order still takes the channel's address and lines (so nothing
+    is lost once the label is voided), but a cancellation or a change of address or lines
+    flags it NEEDS_ATTENTION, naming what the label was made for: the label is the
+    merchant's money and is never voided silently. While our own writes are still in
+    flight, the channel's fulfillment state is our echo, not news.
     """
     before = order.status
+    label_address = order.shipping_address
     address_changed = _address_changed(order.shipping_address, channel_order.shipping_address)
+    lines_changed = _line_quantities(order.lines) != _line_quantities(channel_order.lines)
     _copy_content(order, channel_order)
 
     if order.status in PRE_LABEL:
         _resync_pre_label(order, channel_order, has_pending_writes)
-    elif order.status in WITH_LABEL:
+    elif _label_holds_lines(order) and order.status is not OrderStatus.DELIVERED:
         cancelled = channel_order.channel_status in (ChannelOrderStatus.CANCELLED, ChannelOrderStatus.REFUNDED)
         if cancelled:
             _needs_attention(order, "The channel cancelled this order after a label was bought.")
         elif address_changed:
-            _needs_attention(order, "The channel changed the shipping address after a label was bought.")
+            _needs_attention(
+                order,
+                "The channel changed the shipping address after a label was bought; "
+                f"the label is for {_one_line(label_address)}.",
+            )
+        elif lines_changed:
+            _needs_attention(order, "The channel changed the order's items after a label was bought.")
     elif order.status is OrderStatus.NEEDS_ATTENTION and not _label_holds_lines(order):
         _resync_pre_label(order, channel_order, has_pending_writes)  # e.g. an unknown status became a known one
     order.events.append(
@@ -274,6 +284,7 @@ def label_voided(order: Order, shipment: Shipment, shipments: list[Shipment]) ->
         order.status = OrderStatus.PARTIALLY_SHIPPED if still_active else OrderStatus.READY_TO_SHIP
     elif before is OrderStatus.NEEDS_ATTENTION and not still_active:
         # The flag was about the label; with it gone the channel's word decides again.
+        order.missing_fields = missing_fields(order.shipping_address, order.lines)
         order.status = _status_for(order.channel_status, order.missing_fields)
         order.attention_reason = None
     order.writes.append(ChannelWrite(WriteKind.SHIPMENT_CANCELLED, {"shipment_id": shipment.id}))
@@ -342,19 +353,33 @@ def _copy_content(order: Order, channel_order: ChannelOrder) -> None:
     order.customer_email = channel_order.customer_email
     order.currency = channel_order.currency
     order.total = channel_order.total
-    if not _label_holds_lines(order):
-        order.shipping_address = channel_order.shipping_address
+    if order.status is OrderStatus.DELIVERED:
+        return  # where the parcel went, and what was in it, is history now
+    order.shipping_address = channel_order.shipping_address
     shipped = {line.channel_line_id: line.quantity_shipped for line in order.lines}
     ids = {line.channel_line_id: line.id for line in order.lines}
-    if order.status in PRE_LABEL:
-        order.lines = [
-            _copy_line(line, line_id=ids.get(line.channel_line_id), shipped=shipped.get(line.channel_line_id, 0))
-            for line in channel_order.lines
-        ]
+    incoming = {line.channel_line_id for line in channel_order.lines}
+    # A line the channel dropped stays while a label carries it: the label still counts it.
+    kept = [line for line in order.lines if line.channel_line_id not in incoming and line.quantity_shipped > 0]
+    order.lines = [
+        _copy_line(line, line_id=ids.get(line.channel_line_id), shipped=shipped.get(line.channel_line_id, 0))
+        for line in channel_order.lines
+    ] + kept
+
+
+def _line_quantities(lines: list[OrderLine]) -> dict[str, int]:
+    return {line.channel_line_id: line.quantity for line in lines}
+
+
+def _one_line(address: Address | None) -> str:
+    if address is None:
+        return "no address"
+    parts = [address.name, address.line1, address.city, address.postal_code, address.country_code]
+    return ", ".join(part for part in parts if part)
 
 
 def _label_holds_lines(order: Order) -> bool:
-    """A label was bought for the stored address: flagged orders keep it until the label is voided."""
+    """A live label of ours carries some of the order's lines."""
     if order.status in WITH_LABEL or order.status is OrderStatus.DELIVERED:
         return True
     return order.status is OrderStatus.NEEDS_ATTENTION and any(line.quantity_shipped > 0 for line in order.lines)

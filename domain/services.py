@@ -223,7 +223,7 @@ async def complete_void(
 
 async def record_void_rejected(uow: UnitOfWork, account_id: int, shipment_id: int, reason: str) -> Shipment:
     async with uow:
-        shipment = await _shipment(uow, account_id, shipment_id)
+        _, shipment = await _locked(uow, account_id, shipment_id)
         shipment.refund_status = RefundStatus.REJECTED
         shipment.error = reason
         await uow.shipments.save(shipment)
@@ -241,13 +241,13 @@ async def record_tracking(uow: UnitOfWork, account_id: int, shipment_id: int, in
     """Carrier news; DELIVERED once every live shipment of a fully shipped order is delivered."""
     async with uow:
         order, shipment = await _locked(uow, account_id, shipment_id)
-        before = (shipment.status, shipment.tracking_status, order.status)
+        before = (shipment.status, shipment.tracking_status, order.status, len(shipment.tracking_events))
         lifecycle.tracking_updated(order, shipment, info.status)
         if info.events:
             shipment.tracking_events = list(info.events)
         shipments = [shipment if s.id == shipment.id else s for s in await uow.shipments.for_order(order.id or 0)]
         lifecycle.order_delivered_if_complete(order, shipments)
-        if (shipment.status, shipment.tracking_status, order.status) != before:
+        if (shipment.status, shipment.tracking_status, order.status, len(shipment.tracking_events)) != before:
             await uow.shipments.save(shipment)
             order = await uow.orders.save(order)
     return order

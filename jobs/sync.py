@@ -9,6 +9,7 @@ from typing import Any
 
 from adapters.locks import Lock, try_lock
 from adapters.persistence import models
+from adapters.persistence.repositories import ConcurrentUpdate
 from adapters.runtime import Runtime
 from domain import services
 from domain.model import ConnectionState, SyncStatus, SyncTrigger
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 #: Poll a little before the cursor: a late-committed order on the channel is not missed.
 OVERLAP = timedelta(minutes=5)
 LOCK_TTL_MS = 120_000
+PAGE_ATTEMPTS = 3
 
 
 async def start_sync_run(runtime: Runtime, account_id: int, channel_id: int, trigger: SyncTrigger) -> int:
@@ -114,9 +116,7 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
     page: str | None = None
     while True:
         result = await client.list_orders(since, page)
-        counts = await services.import_orders(
-            runtime.uow(f"sync:{channel.id}"), channel.account_id, channel.id, result.orders
-        )
+        counts = await _import_page(runtime, channel, result.orders)
         run.pages += 1
         for name in ("fetched", "created", "updated", "unchanged", "failed"):
             setattr(run, name, getattr(run, name) + getattr(counts, name))
@@ -135,6 +135,20 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
         if not result.next_page:
             return
         page = result.next_page
+
+
+async def _import_page(runtime: Runtime, channel: models.Channel, orders: list[Any]) -> services.ImportCounts:
+    """A label bought or tracked on one of the page's orders meanwhile rolls the page back;
+    the import is idempotent, so the page is simply read against the new state again."""
+    for attempt in range(PAGE_ATTEMPTS):
+        try:
+            return await services.import_orders(
+                runtime.uow(f"sync:{channel.id}"), channel.account_id, channel.id, orders
+            )
+        except ConcurrentUpdate:
+            if attempt == PAGE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _fail(runtime: Runtime, channel: models.Channel, run: models.SyncRun, exc: ChannelFailure) -> None:

@@ -211,7 +211,7 @@ class TortoiseShipmentRepository:
         await (
             models.Shipment.filter(id=shipment.id, account_id=shipment.account_id)
             .using_db(self._db)
-            .update(**mapping.shipment_values(shipment), updated_at=_now())
+            .update(**_without_fulfillment_id(mapping.shipment_values(shipment)), updated_at=_now())
         )
         return shipment
 
@@ -306,3 +306,10 @@ class TortoiseSyncRunRepository:
     async def get(self, account_id: int, run_id: int) -> SyncRun | None:
         row = await models.SyncRun.filter(id=run_id, account_id=account_id).using_db(self._db).first()
         return mapping.sync_run(row) if row else None
+
+
+def _without_fulfillment_id(values: dict[str, Any]) -> dict[str, Any]:
+    """The outbox alone writes the channel's fulfillment id, outside the order lock; a save
+    from a command that read the shipment earlier must not put back the old (empty) value."""
+    values.pop("channel_fulfillment_id", None)
+    return values

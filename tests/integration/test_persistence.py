@@ -282,6 +282,25 @@ async def test_a_reused_idempotency_key_is_refused_and_the_transaction_stays_usa
 
 
 @pytest.mark.db
+async def test_saving_a_shipment_read_earlier_keeps_the_fulfillment_id_the_outbox_stored(db: Database) -> None:
+    account_id, channel = await setup_account()
+    order = await import_order(account_id, channel.id)
+    assert order.id is not None
+    async with TortoiseUnitOfWork() as uow:
+        stale = await uow.shipments.add(_shipment(account_id, order.id, "fid"))
+    assert stale.id is not None
+    # The outbox records the store's fulfillment id while a tracking update holds an older copy.
+    await models.Shipment.filter(id=stale.id).update(channel_fulfillment_id="F-1")
+
+    async with TortoiseUnitOfWork() as uow:
+        stale.tracking_status = TrackingStatus.IN_TRANSIT
+        await uow.shipments.save(stale)
+
+    row = await models.Shipment.get(id=stale.id)
+    assert (row.channel_fulfillment_id, row.tracking_status) == ("F-1", "IN_TRANSIT")
+
+
+@pytest.mark.db
 async def test_shipment_round_trips_tracking_events(db: Database) -> None:
     account_id, channel = await setup_account()
     order = await import_order(account_id, channel.id)

@@ -420,19 +420,33 @@ def test_address_change_after_a_label_flags_the_order_and_keeps_the_stored_addre
     assert o.status is OrderStatus.NEEDS_ATTENTION
     assert o.attention_reason
     assert "address" in o.attention_reason
-    assert o.shipping_address == address(), "the label's address is what the parcel carries"
+    assert address().line1 in o.attention_reason, "the reason names the address the label was made for"
+    assert o.shipping_address == MOVED, "the channel's address is kept, so a new label goes there"
     assert o.writes == []
 
 
-def test_address_change_after_a_label_is_not_overwritten_by_the_next_resync() -> None:
+def test_after_an_address_change_and_a_void_the_next_label_goes_to_the_new_address() -> None:
     o = order(OrderStatus.SHIPPING, lines=order_lines((1, 2, 2), (2, 1, 1)))
+    label = shipment(50, [(1, 2), (2, 1)])
     lifecycle.apply_channel_update(o, channel_order(shipping_address=MOVED), False)
-
-    # The channel keeps reporting the new address at every poll.
+    # The channel keeps reporting the new address at every poll: still flagged.
     lifecycle.apply_channel_update(o, channel_order(shipping_address=MOVED, updated_at=LATER), False)
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+
+    lifecycle.label_voided(o, label, [label])
+
+    assert o.status is OrderStatus.READY_TO_SHIP
+    assert o.shipping_address == MOVED
+
+
+def test_items_added_on_the_channel_after_a_label_flag_the_order_and_are_kept() -> None:
+    o = order(OrderStatus.SHIPPING, lines=order_lines((1, 2, 2), (2, 1, 1)))
+
+    lifecycle.apply_channel_update(o, channel_order(lines=channel_lines((1, 2), (2, 1), (3, 4))), False)
 
     assert o.status is OrderStatus.NEEDS_ATTENTION
-    assert o.shipping_address == address()
+    assert o.attention_reason is not None and "items" in o.attention_reason
+    assert shipped(o) == {1: 2, 2: 1, None: 0}, "the new line is there, not yet shipped"
 
 
 def test_unchanged_resync_after_a_label_keeps_the_order_shipping() -> None:
