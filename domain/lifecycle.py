@@ -104,7 +104,9 @@ def import_order(account_id: int, channel_id: int, channel_order: ChannelOrder) 
     return order
 
 
-def apply_channel_update(order: Order, channel_order: ChannelOrder, has_pending_writes: bool) -> None:
+def apply_channel_update(
+    order: Order, channel_order: ChannelOrder, has_pending_writes: bool, label_in_flight: bool = False
+) -> None:
     """Rows 5-7: a later sync of an order Waybill already has.
 
     Before a label exists the channel decides (hold released, address changed, cancelled).
@@ -120,10 +122,14 @@ def apply_channel_update(order: Order, channel_order: ChannelOrder, has_pending_
     lines_changed = _line_quantities(order.lines) != _line_quantities(channel_order.lines)
     _copy_content(order, channel_order)
 
-    if order.status in PRE_LABEL:
+    cancelled = channel_order.channel_status in (ChannelOrderStatus.CANCELLED, ChannelOrderStatus.REFUNDED)
+    if order.status in PRE_LABEL and label_in_flight and (cancelled or address_changed or lines_changed):
+        # The carrier is selling a label for what the order was a moment ago.
+        what = "cancelled the order" if cancelled else "changed the order"
+        _needs_attention(order, f"The channel {what} while a label was being bought for {_one_line(label_address)}.")
+    elif order.status in PRE_LABEL:
         _resync_pre_label(order, channel_order, has_pending_writes)
     elif _label_holds_lines(order) and order.status is not OrderStatus.DELIVERED:
-        cancelled = channel_order.channel_status in (ChannelOrderStatus.CANCELLED, ChannelOrderStatus.REFUNDED)
         if cancelled:
             _needs_attention(order, "The channel cancelled this order after a label was bought.")
         elif address_changed:
@@ -183,9 +189,10 @@ def label_purchased(order: Order, shipment: Shipment) -> None:
             line.quantity_shipped += shipped.quantity
     before = order.status
     if before not in (OrderStatus.READY_TO_SHIP, OrderStatus.PARTIALLY_SHIPPED):
-        # The channel cancelled or held the order while the carrier was selling the label:
-        # the merchant decides (ship anyway or void); nothing is written to the channel.
-        _needs_attention(order, f"The order became {before.value} while its label was being bought.")
+        # The channel cancelled, held or changed the order while the carrier was selling the
+        # label: the merchant decides (ship anyway or void); nothing is written to the channel.
+        if before is not OrderStatus.NEEDS_ATTENTION or order.attention_reason is None:
+            _needs_attention(order, f"The order became {before.value} while its label was being bought.")
         order.events.append(
             DomainEvent(
                 "LABEL_PURCHASED", {"from": before.value, "status": order.status.value, "shipment_id": shipment.id}

@@ -59,7 +59,8 @@ async def import_orders(
                 continue
             assert order.id is not None
             pending = await uow.orders.has_pending_writes(order.id)
-            lifecycle.apply_channel_update(order, channel_order, pending)
+            in_flight = any(s.status is ShipmentStatus.PURCHASING for s in await uow.shipments.for_order(order.id))
+            lifecycle.apply_channel_update(order, channel_order, pending, label_in_flight=in_flight)
             await uow.orders.save(order, digest)
             counts.updated += 1
     counts.unchanged += len(channel_orders) - len(latest)

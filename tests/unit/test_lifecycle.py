@@ -1041,3 +1041,27 @@ def test_a_delivered_order_keeps_the_address_its_parcel_went_to() -> None:
 
     assert o.status is OrderStatus.DELIVERED
     assert o.shipping_address == address()
+
+
+def test_an_address_change_while_a_label_is_being_bought_flags_the_order_and_the_label() -> None:
+    o = order(OrderStatus.READY_TO_SHIP)
+    label = shipment(50, [(1, 2), (2, 1)])
+
+    lifecycle.apply_channel_update(o, channel_order(shipping_address=MOVED), False, label_in_flight=True)
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+    reason = o.attention_reason
+    assert reason is not None and "being bought" in reason and address().line1 in reason
+
+    lifecycle.label_purchased(o, label)  # the carrier answers afterwards
+
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+    assert o.attention_reason == reason, "the specific reason is kept"
+    assert o.writes == [], "no tracking goes to the channel for a label the order no longer matches"
+
+
+def test_an_unchanged_resync_while_a_label_is_being_bought_changes_nothing() -> None:
+    o = order(OrderStatus.READY_TO_SHIP)
+
+    lifecycle.apply_channel_update(o, channel_order(), False, label_in_flight=True)
+
+    assert o.status is OrderStatus.READY_TO_SHIP

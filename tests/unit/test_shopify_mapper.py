@@ -123,10 +123,12 @@ def test_held_fulfillment_orders_put_the_order_on_hold() -> None:
     assert order.raw_status == "on_hold"
 
 
-def test_one_open_fulfillment_order_means_not_on_hold() -> None:
+def test_a_partly_held_order_is_on_hold_until_every_hold_is_released() -> None:
     split = load("fulfillment_orders_split.json")["fulfillment_orders"]  # open + in_progress + closed + on_hold
 
-    assert to_channel_order(refunded_order(), split).channel_status is ChannelOrderStatus.AWAITING_FULFILLMENT
+    assert to_channel_order(refunded_order(), split).channel_status is ChannelOrderStatus.ON_HOLD
+    released = [{**fo, "status": "open"} if fo["status"] == "on_hold" else fo for fo in split]
+    assert to_channel_order(refunded_order(), released).channel_status is ChannelOrderStatus.AWAITING_FULFILLMENT
 
 
 @pytest.mark.parametrize(

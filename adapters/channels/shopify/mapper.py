@@ -41,11 +41,12 @@ def payment_status(financial_status: str | None) -> PaymentStatus:
 
 
 def is_on_hold(fulfillment_orders: Sequence[Mapping[str, Any]] | None) -> bool:
-    """Shopify holds per fulfillment order; the order is held only when everything still shippable is held."""
+    """Shopify holds per fulfillment order. Any hold holds the order: Shopify refuses to
+    fulfil held lines, so a label for the whole order could never be written back."""
     if not fulfillment_orders:
         return False
     active = [fo for fo in fulfillment_orders if fo.get("status") not in _FINISHED_FO_STATUSES]
-    return bool(active) and all(fo.get("status") == "on_hold" for fo in active)
+    return any(fo.get("status") == "on_hold" for fo in active)
 
 
 def needs_fulfillment_orders(order: Mapping[str, Any]) -> bool:
