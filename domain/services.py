@@ -157,15 +157,7 @@ async def fail_label_purchase(uow: UnitOfWork, account_id: int, shipment_id: int
         if shipment.status is not ShipmentStatus.PURCHASING:
             return shipment
         shipment.status = ShipmentStatus.FAILED
-        shipment.error = reason
-        await uow.shipments.save(shipment)
-        uow.add_event(
-            account_id,
-            "LABEL_PURCHASE_FAILED",
-            {"shipment_id": shipment_id, "error": reason},
-            order_id=shipment.order_id,
-            shipment_id=shipment_id,
-        )
+        await _record_trouble(uow, shipment, "LABEL_PURCHASE_FAILED", reason)
     return shipment
 
 
@@ -175,15 +167,7 @@ async def record_purchase_delay(uow: UnitOfWork, account_id: int, shipment_id: i
         _, shipment = await _locked(uow, account_id, shipment_id)
         if shipment.status is not ShipmentStatus.PURCHASING:
             return shipment
-        shipment.error = reason
-        await uow.shipments.save(shipment)
-        uow.add_event(
-            account_id,
-            "LABEL_PURCHASE_DELAYED",
-            {"shipment_id": shipment_id, "error": reason},
-            order_id=shipment.order_id,
-            shipment_id=shipment_id,
-        )
+        await _record_trouble(uow, shipment, "LABEL_PURCHASE_DELAYED", reason)
     return shipment
 
 
@@ -226,15 +210,7 @@ async def record_void_rejected(uow: UnitOfWork, account_id: int, shipment_id: in
     async with uow:
         _, shipment = await _locked(uow, account_id, shipment_id)
         shipment.refund_status = RefundStatus.REJECTED
-        shipment.error = reason
-        await uow.shipments.save(shipment)
-        uow.add_event(
-            account_id,
-            "LABEL_VOID_REJECTED",
-            {"shipment_id": shipment_id, "error": reason},
-            order_id=shipment.order_id,
-            shipment_id=shipment_id,
-        )
+        await _record_trouble(uow, shipment, "LABEL_VOID_REJECTED", reason)
     return shipment
 
 
@@ -252,6 +228,19 @@ async def record_tracking(uow: UnitOfWork, account_id: int, shipment_id: int, in
             await uow.shipments.save(shipment)
             order = await uow.orders.save(order)
     return order
+
+
+async def _record_trouble(uow: UnitOfWork, shipment: Shipment, event_type: str, reason: str) -> None:
+    """Keeps the carrier's words on the shipment and tells subscribers."""
+    shipment.error = reason
+    await uow.shipments.save(shipment)
+    uow.add_event(
+        shipment.account_id,
+        event_type,
+        {"shipment_id": shipment.id, "error": reason},
+        order_id=shipment.order_id,
+        shipment_id=shipment.id,
+    )
 
 
 def _with_reservations(order: Order, shipments: list[Shipment]) -> Order:
