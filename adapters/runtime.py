@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -144,10 +143,6 @@ class DispatchingUnitOfWork(TortoiseUnitOfWork):
         await super().__aexit__(*exc)
         if exc[0] is None:
             await self._runtime.after_commit(self)
-
-
-def carriers_known() -> Sequence[str]:
-    return registry.CARRIERS
 
 
 async def _latest_event_id(account_id: int) -> int:

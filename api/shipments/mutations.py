@@ -120,21 +120,19 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
             await runtime.enqueue("purchase_label", account_id, shipment.id, job_id=job_id)
             await _wait_job(runtime, job_id)
         result = await _shipment(account_id, shipment.id)
+        order = await _order(account_id, shipment.order_id)
         if result.status == ShipmentStatus.FAILED:
-            raise _Failed(result, await _order(account_id, shipment.order_id), ErrorCode.LABEL_PURCHASE_FAILED)
+            raise _WithError(result, order, ErrorCode.LABEL_PURCHASE_FAILED, result.error or "")
         if result.status == ShipmentStatus.PURCHASING and result.error:
             # Not a refusal: the purchase stays open under this key and completes when the carrier answers.
-            raise _Failed(result, await _order(account_id, shipment.order_id), ErrorCode.CARRIER_UNAVAILABLE)
-        return result, await _order(account_id, shipment.order_id)
+            message = f"{result.error}. Waybill keeps asking the carrier with this idempotency key; no second label will be bought."
+            raise _WithError(result, order, ErrorCode.CARRIER_UNAVAILABLE, message)
+        return result, order
 
     try:
         done, errors = await refusals(run)
-    except _Failed as failed:
-        message = failed.shipment.error or ""
-        if failed.code is ErrorCode.CARRIER_UNAVAILABLE:
-            message = f"{message}. Waybill keeps asking the carrier with this idempotency key; no second label will be bought."
-        error = UserError(field=None, message=message, code=failed.code)
-        return BuyLabelPayload(shipment=failed.shipment, order=failed.order, user_errors=[error])
+    except _WithError as answer:
+        return BuyLabelPayload(shipment=answer.shipment, order=answer.order, user_errors=[answer.user_error])
     if done is None:
         return BuyLabelPayload(shipment=None, order=None, user_errors=errors)
     return BuyLabelPayload(shipment=done[0], order=done[1], user_errors=[])
@@ -166,26 +164,23 @@ async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayloa
         result = await _shipment(account_id, shipment_id)
         order = await _order(account_id, shipment.order_id)
         if isinstance(outcome, dict) and outcome.get("status") == "rejected":
-            raise _Refused(result, order, DomainError(ErrorCode.LABEL_VOID_REJECTED, str(outcome["message"])))
+            raise _WithError(result, order, ErrorCode.LABEL_VOID_REJECTED, str(outcome["message"]))
         if isinstance(outcome, dict) and outcome.get("status") == "error":
-            raise _Refused(result, order, DomainError(ErrorCode.CARRIER_UNAVAILABLE, str(outcome["message"])))
+            raise _WithError(result, order, ErrorCode.CARRIER_UNAVAILABLE, str(outcome["message"]))
         return result, order
 
     try:
         done, errors = await refusals(run)
-    except _Refused as refused:
-        error = UserError(field=None, message=refused.error.message, code=refused.error.code)
-        return CancelLabelPayload(shipment=refused.shipment, order=refused.order, user_errors=[error])
+    except _WithError as answer:
+        return CancelLabelPayload(shipment=answer.shipment, order=answer.order, user_errors=[answer.user_error])
     if done is None:
         return CancelLabelPayload(shipment=None, order=None, user_errors=errors)
     return CancelLabelPayload(shipment=done[0], order=done[1], user_errors=[])
 
 
-class _Failed(Exception):
-    def __init__(self, shipment: Shipment, order: Order, code: ErrorCode) -> None:
-        self.shipment, self.order, self.code = shipment, order, code
+class _WithError(Exception):
+    """The carrier's answer: the payload carries the shipment and order as they are, plus why."""
 
-
-class _Refused(Exception):
-    def __init__(self, shipment: Shipment, order: Order, error: DomainError) -> None:
-        self.shipment, self.order, self.error = shipment, order, error
+    def __init__(self, shipment: Shipment, order: Order, code: ErrorCode, message: str) -> None:
+        self.shipment, self.order = shipment, order
+        self.user_error = UserError(field=None, message=message, code=code)
