@@ -15,6 +15,7 @@ from api.channels.resolvers import (
     connect_channel,
     sync_channel,
 )
+from api.masking import MaskBugs
 from api.orders.queries import OrderQueries
 from api.shipments.mutations import (
     BuyLabelPayload,
@@ -66,6 +67,7 @@ schema = strawberry.Schema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: AddValidationRules(VALIDATION_RULES),
+        MaskBugs,
     ],
 )
 

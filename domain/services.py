@@ -54,7 +54,8 @@ async def import_orders(
                 counts.created += 1
                 continue
             order, stored_digest = existing[external_id]
-            if stored_digest == digest:
+            if stored_digest == digest or channel_order.channel_updated_at < order.channel_updated_at:
+                # Same content, or an older copy (a late webhook, an overlapping page): nothing new.
                 counts.unchanged += 1
                 continue
             assert order.id is not None

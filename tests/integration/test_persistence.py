@@ -27,7 +27,7 @@ from adapters.persistence.outbox import OutboxStore
 from adapters.persistence.repositories import ConcurrentUpdate, DuplicateIdempotencyKey
 from adapters.persistence.secrets import SecretBox, SecretKeyError
 from adapters.persistence.uow import TortoiseUnitOfWork
-from domain import lifecycle
+from domain import lifecycle, services
 from domain.model import (
     Address,
     Channel,
@@ -529,3 +529,32 @@ def test_secret_box_rotation_keeps_old_tokens_readable(tmp_path: Path) -> None:
     with pytest.raises(SecretKeyError):
         SecretBox.from_env(tmp_path, environ={"WAYBILL_SECRET_KEY": new}).decrypt(old_token)
     assert not (tmp_path / "secret.key").exists()
+
+
+@pytest.mark.db
+async def test_an_older_copy_of_an_order_never_overwrites_a_newer_one(db: Database) -> None:
+    account_id, channel = await setup_account()
+    newest = await import_order(account_id, channel.id)
+    assert newest.id is not None
+    stored = await models.Order.get(id=newest.id)
+    older = _channel_order_like(stored, updated=stored.channel_updated_at - timedelta(minutes=10))
+
+    counts = await services.import_orders(TortoiseUnitOfWork(), account_id, channel.id, [older])
+
+    assert (counts.updated, counts.unchanged) == (0, 1)
+    after = await models.Order.get(id=newest.id)
+    assert (after.version, after.customer_name) == (stored.version, stored.customer_name)
+
+
+def _channel_order_like(row: models.Order, updated: datetime) -> ChannelOrder:
+    return ChannelOrder(
+        external_id=row.external_id,
+        number=row.number,
+        channel_status=ChannelOrderStatus.AWAITING_FULFILLMENT,
+        payment_status=PaymentStatus.PAID,
+        lines=[],
+        shipping_address=None,
+        channel_updated_at=updated,
+        channel_created_at=row.channel_created_at,
+        customer_name="Someone Else",
+    )
