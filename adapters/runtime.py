@@ -94,13 +94,11 @@ class Runtime:
     async def after_commit(self, uow: TortoiseUnitOfWork) -> None:
         """Publish what was committed and hand owed channel writes to a worker, at once."""
         await self.bus.publish([record_to_dict(record) for record in uow.committed_events])
-        if uow.committed_writes:
-            order_ids = await models.OutboxWrite.filter(id__in=uow.committed_writes).values_list("order_id", flat=True)
-            for order_id in sorted(set(order_ids)):
-                try:
-                    await self.enqueue_outbox(order_id)
-                except (RedisError, OSError) as exc:  # committed already: the tick delivers it
-                    log.warning("could not enqueue delivery for order %s (%s); the tick will", order_id, exc)
+        for order_id in uow.committed_write_orders:
+            try:
+                await self.enqueue_outbox(order_id)
+            except (RedisError, OSError) as exc:  # committed already: the tick delivers it
+                log.warning("could not enqueue delivery for order %s (%s); the tick will", order_id, exc)
 
     async def enqueue_outbox(self, order_id: int, defer_by: float | None = None) -> None:
         """Right after a commit: a fresh job (a drain already running must not swallow it).

@@ -61,6 +61,9 @@ class TortoiseUnitOfWork:
         #: Filled only after a successful commit, for the caller to publish and enqueue.
         self.committed_events: list[EventRecord] = []
         self.committed_writes: list[int] = []
+        #: Orders that have new outbox rows, in the same commit: who needs a delivery job.
+        self.committed_write_orders: list[int] = []
+        self._write_orders: list[int] = []
 
     async def __aenter__(self) -> TortoiseUnitOfWork:
         if self._transaction is not None:
@@ -68,6 +71,7 @@ class TortoiseUnitOfWork:
         self._collected = _Collected()
         self.committed_events = []
         self.committed_writes = []
+        self.committed_write_orders = []
         self._transaction = in_transaction("default")
         db = await self._transaction.__aenter__()
         self.orders = TortoiseOrderRepository(db, track=self._track)
@@ -96,6 +100,7 @@ class TortoiseUnitOfWork:
             order.writes.clear()
         self.committed_events = events
         self.committed_writes = writes
+        self.committed_write_orders = self._write_orders
 
     @property
     def connection(self) -> BaseDBAsyncClient:
@@ -163,6 +168,7 @@ class TortoiseUnitOfWork:
         for write in outbox:
             await write.save(using_db=self._db)
             write_ids.append(write.id)
+        self._write_orders = sorted({write.order_id for write in outbox})  # type: ignore[attr-defined]
         return events, write_ids
 
     async def _insert_event(self, event: _PendingEvent, db: BaseDBAsyncClient) -> EventRecord:
