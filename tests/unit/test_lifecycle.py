@@ -23,24 +23,13 @@ from domain.model import (
     TrackingStatus,
     WriteKind,
 )
+from tests.support.builders import address
 
 CREATED = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 UPDATED = CREATED + timedelta(hours=1)
 LATER = CREATED + timedelta(hours=2)
 
 # --- builders ---------------------------------------------------------------------------------
-
-
-def address(**overrides: str | None) -> Address:
-    base = Address(
-        name="Ada Lovelace",
-        line1="12 Analytical Row",
-        city="Springfield",
-        region="IL",
-        postal_code="62701",
-        country_code="US",
-    )
-    return replace(base, **overrides)
 
 
 MOVED = address(line1="1 New Street", city="Shelbyville", postal_code="62565")

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from domain.model import Address, OrderLine
 from domain.validation import missing_fields
-
-
-def complete_address(**overrides: str | None) -> Address:
-    address = Address(
-        name="Ada Lovelace",
-        line1="12 Analytical Row",
-        city="Springfield",
-        region="IL",
-        postal_code="62701",
-        country_code="US",
-    )
-    return replace(address, **overrides)
+from tests.support.builders import address as complete_address
 
 
 def lines() -> list[OrderLine]:
