@@ -209,6 +209,9 @@ def label_purchased(order: Order, shipment: Shipment) -> None:
                 "tracking_number": shipment.tracking_number,
                 "tracking_url": shipment.tracking_url,
                 "lines": [[s.channel_line_id, s.quantity] for s in shipment.lines],
+                # Channels that track shipping per order (WooCommerce, a back office) complete it only now.
+                "completes_order": order.fully_shipped,
+                "service": shipment.service,
             },
         )
     )

@@ -50,6 +50,25 @@ class PaymentStatus(StrEnum):
 
 class ChannelKind(StrEnum):
     SHOPIFY = "SHOPIFY"
+    WOOCOMMERCE = "WOOCOMMERCE"
+    AMAZON = "AMAZON"
+    EBAY = "EBAY"
+    ETSY = "ETSY"
+    MAGENTO = "MAGENTO"
+    BACK_OFFICE = "BACK_OFFICE"
+    CSV = "CSV"
+
+
+class ChannelCapability(StrEnum):
+    """What a platform lets Waybill do; checked before a write the platform could never accept."""
+
+    WRITE_BACK = "WRITE_BACK"  # the platform can be told an order shipped at all (a CSV upload cannot)
+    PARTIAL_LINES = "PARTIAL_LINES"  # a shipment can name some lines and quantities
+    MULTIPLE_SHIPMENTS = "MULTIPLE_SHIPMENTS"  # several shipments (tracking numbers) per order
+    TRACKING_URL = "TRACKING_URL"  # the platform stores a tracking URL, not just a number
+    UNDO_SHIPMENT = "UNDO_SHIPMENT"  # a shipment can be taken back: Unfulfilled, tracking removed
+    DELIVERED_STATUS = "DELIVERED_STATUS"  # the platform records delivery
+    TOKEN_REFRESH = "TOKEN_REFRESH"  # access tokens expire and are refreshed (maybe rotating)
 
 
 class ConnectionState(StrEnum):

@@ -54,6 +54,12 @@ class ChannelRejected(ChannelFailure):
     retryable = False
 
 
+class ChannelUnsupported(ChannelFailure):
+    """The platform has no way to do this (eBay cannot undo a shipment): say so, never retry."""
+
+    retryable = False
+
+
 @dataclass(frozen=True)
 class OrderPage:
     orders: list[ChannelOrder]
@@ -64,12 +70,21 @@ class OrderPage:
 
 @dataclass(frozen=True)
 class Tracking:
-    company: str
+    company: str  # the carrier's name as the channel should show it
     number: str
     url: str | None
+    carrier: str | None = None  # Waybill's carrier key ("sandbox", "ups", ...): adapters map it to their codes
+    service: str | None = None  # the carrier's service ("Ground"): Amazon wants a shipping method
 
 
 class ChannelClient(Protocol):
+    async def check_connection(self) -> str:
+        """One cheap authenticated call; returns what the platform calls the store (for the merchant to recognise).
+
+        Raises ChannelAuthFailed for a wrong or revoked credential, ChannelUnavailable when unreachable.
+        """
+        ...
+
     async def list_orders(self, updated_since: datetime | None, page: str | None = None) -> OrderPage:
         """One page of orders updated at or after `updated_since`, oldest first; `page` continues."""
         ...
@@ -79,9 +94,13 @@ class ChannelClient(Protocol):
         external_order_id: str,
         lines: Sequence[tuple[str, int]] | None,
         tracking: Tracking | None,
+        *,
+        order_complete: bool = True,
     ) -> str:
         """Mark lines (channel line id, quantity) shipped, all remaining when None; returns the channel's fulfillment id.
 
+        `order_complete`: after this one, every line of the order has shipped (platforms that keep one
+        status per order move it to shipped/completed only then).
         Idempotent: when a fulfillment with the same tracking number exists, returns its id.
         """
         ...
@@ -89,7 +108,10 @@ class ChannelClient(Protocol):
     async def mark_delivered(self, external_order_id: str, fulfillment_id: str) -> None: ...
 
     async def cancel_fulfillment(self, external_order_id: str, fulfillment_id: str) -> None:
-        """Back to Unfulfilled with the tracking removed; cancelling a cancelled one is a no-op."""
+        """Back to Unfulfilled with the tracking removed; cancelling a cancelled one is a no-op.
+
+        Raises ChannelUnsupported where the platform has no undo.
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -2,7 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
+from adapters.channels.base import ChannelSpec, CredentialField, Credentials, CredentialStore
 from adapters.channels.shopify.client import ShopifyClient
 from adapters.channels.shopify.mapper import fo_line_items_for, order_from_document, to_channel_order
+from domain.model import ChannelCapability as Can
+from domain.model import ChannelKind
 
-__all__ = ["ShopifyClient", "fo_line_items_for", "order_from_document", "to_channel_order"]
+
+def build_client(
+    credentials: Credentials, *, http: httpx.AsyncClient, store: CredentialStore, page_size: int | None = None
+) -> ShopifyClient:
+    options: dict[str, Any] = {"page_size": page_size} if page_size else {}
+    return ShopifyClient(credentials["shop_url"], credentials["access_token"], http=http, **options)
+
+
+SPEC = ChannelSpec(
+    kind=ChannelKind.SHOPIFY,
+    title="Shopify",
+    fields=(
+        CredentialField("shop_url", "The shop's URL, e.g. https://your-shop.myshopify.com", url=True),
+        CredentialField(
+            "access_token",
+            "An Admin API access token (shpat_…) with read_orders, read_all_orders and write_fulfillments",
+            secret=True,
+        ),
+    ),
+    capabilities=frozenset(
+        {
+            Can.WRITE_BACK,
+            Can.PARTIAL_LINES,
+            Can.MULTIPLE_SHIPMENTS,
+            Can.TRACKING_URL,
+            Can.UNDO_SHIPMENT,
+            Can.DELIVERED_STATUS,
+        }
+    ),
+    build_client=build_client,
+    parse_document=order_from_document,
+    limitations=("One tracking number per fulfillment; held fulfillment orders make the whole order back-ordered.",),
+)
+
+__all__ = ["SPEC", "ShopifyClient", "fo_line_items_for", "order_from_document", "to_channel_order"]
