@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +44,21 @@ async def try_lock(redis: Redis, key: str, ttl_ms: int = 60_000) -> AsyncIterato
     if not await lock.acquire():
         yield None
         return
+    try:
+        yield lock
+    finally:
+        await lock.release()
+
+
+@asynccontextmanager
+async def wait_lock(redis: Redis, key: str, ttl_ms: int = 30_000, wait_s: float = 30.0) -> AsyncIterator[Lock]:
+    """Like try_lock, but waits (polling) up to `wait_s` for the holder; TimeoutError after that."""
+    lock = Lock(redis, key, ttl_ms)
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while not await lock.acquire():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"lock {key} still held after {wait_s}s")
+        await asyncio.sleep(0.05)
     try:
         yield lock
     finally:

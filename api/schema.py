@@ -12,8 +12,10 @@ from api.channels.resolvers import (
     ChannelQueries,
     ConnectChannelPayload,
     SyncChannelPayload,
+    TestChannelConnectionPayload,
     connect_channel,
     sync_channel,
+    test_channel_connection,
 )
 from api.masking import MaskBugs
 from api.orders.queries import OrderQueries
@@ -52,9 +54,13 @@ class Mutation:
         resolver=cancel_label, description="Void a label; the order goes back to READY_TO_SHIP."
     )
     connect_channel: ConnectChannelPayload = strawberry.mutation(
-        resolver=connect_channel, description="Connect a store and start its first sync."
+        resolver=connect_channel, description="Check a store's credentials, connect it and start its first sync."
     )
     sync_channel: SyncChannelPayload = strawberry.mutation(resolver=sync_channel, description="Sync a channel now.")
+    test_channel_connection: TestChannelConnectionPayload = strawberry.mutation(
+        resolver=test_channel_connection,
+        description="Call the platform once with the stored credentials and say whether it accepts them.",
+    )
 
 
 schema = strawberry.Schema(

@@ -97,9 +97,12 @@ async def _deliver(client: ChannelClient, external_id: str, row: Any) -> dict[st
             company=CARRIER_NAMES.get(payload["carrier"], payload["carrier"]),
             number=payload["tracking_number"],
             url=payload.get("tracking_url"),
+            carrier=payload["carrier"],
+            service=payload.get("service"),
         )
         lines = [(str(line_id), int(qty)) for line_id, qty in payload["lines"]]
-        fulfillment_id = await client.create_fulfillment(external_id, lines, tracking)
+        complete = bool(payload.get("completes_order", True))
+        fulfillment_id = await client.create_fulfillment(external_id, lines, tracking, order_complete=complete)
         await models.Shipment.filter(id=payload["shipment_id"]).update(channel_fulfillment_id=fulfillment_id)
         return {"fulfillment_id": fulfillment_id}
     if kind is WriteKind.ORDER_FULFILLED:

@@ -12,6 +12,7 @@ from arq.cron import cron
 
 from adapters.config import Settings
 from adapters.runtime import Runtime
+from jobs.channels import check_connection, check_stored_connection
 from jobs.outbox import deliver_outbox
 from jobs.shipping import purchase_label, track_shipments, void_label
 from jobs.sync import sync_channel
@@ -19,7 +20,15 @@ from jobs.tick import tick
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = [sync_channel, deliver_outbox, purchase_label, void_label, track_shipments]
+FUNCTIONS = [
+    sync_channel,
+    deliver_outbox,
+    purchase_label,
+    void_label,
+    track_shipments,
+    check_connection,
+    check_stored_connection,
+]
 
 
 def build_worker(runtime: Runtime, *, burst: bool = False) -> Worker:

@@ -1,30 +1,41 @@
-"""Channel queries and mutations: connectChannel, syncChannel, channels, channel, syncRuns."""
+"""Channel queries and mutations: connectChannel, testChannelConnection, syncChannel, channels, channel, syncRuns."""
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+import uuid
+from typing import Any
 
 import strawberry
 
+from adapters.channels.catalog import SPECS
 from adapters.persistence import mapping, models
 from api import ids
+from api.channels.credentials import ChannelCredentialsInput, credentials_from_input
 from api.channels.types import Channel, ChannelKind, SyncRun
 from api.context import Info
 from api.errors import UserError, refusals
+from api.jobs import wait_for_job
 from domain import model
 from domain.errors import DomainError, ErrorCode, NotFound
 from jobs.sync import start_sync_run
 
 MIN_INTERVAL, MAX_INTERVAL = 60, 86_400
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+CHECK_WAIT_SECONDS = 20.0
 
 
-@strawberry.input(description="Connect a store. For Shopify: the shop's URL and an Admin API access token.")
+@strawberry.input(description="Connect a sales channel or store platform; its credentials are checked first.")
 class ConnectChannelInput:
     kind: ChannelKind = strawberry.field(description="Platform.")  # type: ignore[valid-type]
     name: str = strawberry.field(description="Your name for the channel.")
-    shop_url: str = strawberry.field(description="e.g. https://your-shop.myshopify.com")
-    access_token: str = strawberry.field(description="Stored encrypted; never returned.")
+    credentials: ChannelCredentialsInput | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="The platform's credentials: set the field named after `kind` (none for CSV)."
+    )
+    shop_url: str | None = strawberry.field(
+        default=None, deprecation_reason="Use credentials.shopify.shopUrl.", description="Shopify only."
+    )
+    access_token: str | None = strawberry.field(
+        default=None, deprecation_reason="Use credentials.shopify.accessToken.", description="Shopify only."
+    )
     sync_interval_seconds: int = strawberry.field(default=300, description="Polling interval, 60 to 86400.")
 
 
@@ -32,6 +43,123 @@ class ConnectChannelInput:
 class ConnectChannelPayload:
     channel: Channel | None = strawberry.field(description="The new channel; its first sync has started.")
     user_errors: list[UserError] = strawberry.field(description="What is wrong with the input.")
+
+
+@strawberry.input(description="Check that Waybill can still reach a connected channel with its stored credentials.")
+class TestChannelConnectionInput:
+    channel_id: strawberry.ID = strawberry.field(description="The channel.")
+
+
+@strawberry.type(description="Result of testChannelConnection.")
+class TestChannelConnectionPayload:
+    ok: bool = strawberry.field(description="Waybill reached the platform and it accepted the credentials.")
+    store_name: str | None = strawberry.field(description="What the platform calls the store, when reached.")
+    user_errors: list[UserError] = strawberry.field(description="What failed and what to fix.")
+
+
+def _validate(input: ConnectChannelInput) -> dict[str, Any]:
+    if not input.name.strip() or len(input.name) > 200:
+        raise DomainError(ErrorCode.INVALID, "name must be 1 to 200 characters", ["name"])
+    if not MIN_INTERVAL <= input.sync_interval_seconds <= MAX_INTERVAL:
+        raise DomainError(
+            ErrorCode.INVALID, f"syncIntervalSeconds must be {MIN_INTERVAL} to {MAX_INTERVAL}", ["syncIntervalSeconds"]
+        )
+    kind = model.ChannelKind(input.kind.value)
+    legacy = (
+        {"shop_url": input.shop_url, "access_token": input.access_token} if kind is model.ChannelKind.SHOPIFY else None
+    )
+    return credentials_from_input(kind, input.credentials, legacy)
+
+
+def _refusal(title: str, outcome: object) -> DomainError | None:
+    """The worker's verdict on a connection check, as the user error a merchant can act on."""
+    if not isinstance(outcome, dict):
+        return DomainError(
+            ErrorCode.CHANNEL_UNREACHABLE, f"{title} did not answer in time; check the store's address and try again"
+        )
+    if outcome.get("ok"):
+        return None
+    message = str(outcome.get("message") or "")
+    if outcome.get("reason") == "auth":
+        return DomainError(
+            ErrorCode.CHANNEL_AUTH_FAILED,
+            f"{title} refused these credentials ({message}). Check that they are copied whole, belong to this "
+            "store and have the permissions listed in the field descriptions.",
+            ["credentials"],
+        )
+    if outcome.get("reason") == "unreachable":
+        return DomainError(
+            ErrorCode.CHANNEL_UNREACHABLE,
+            f"Waybill could not reach {title} ({message}). Check the store's address, or try again if it is down.",
+            ["credentials"],
+        )
+    return DomainError(ErrorCode.CHANNEL_AUTH_FAILED, f"{title} refused the connection: {message}", ["credentials"])
+
+
+async def _checked_credentials(context: Any, kind: model.ChannelKind, credentials: dict[str, Any]) -> dict[str, Any]:
+    """Asks a worker to call the platform once; returns the credentials to store (maybe refreshed)."""
+    spec = SPECS[kind]
+    if not spec.fields:
+        return credentials  # nothing to check (CSV upload)
+    runtime = context.runtime
+    job_id = f"check-connection:{uuid.uuid4().hex}"
+    await runtime.enqueue("check_connection", kind.value, runtime.secrets.encrypt(credentials), job_id=job_id)
+    outcome = await wait_for_job(runtime, job_id, CHECK_WAIT_SECONDS)
+    refusal = _refusal(spec.title, outcome)
+    if refusal is not None:
+        raise refusal
+    assert isinstance(outcome, dict)
+    return runtime.secrets.decrypt(str(outcome["sealed"]))
+
+
+async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChannelPayload:
+    context = info.context
+
+    async def run() -> Channel:
+        context.require("manage_channels")
+        kind = model.ChannelKind(input.kind.value)
+        credentials = await _checked_credentials(context, kind, _validate(input))
+        async with context.runtime.uow(context.actor) as uow:
+            channel = await uow.channels.add(
+                model.Channel(
+                    id=0,
+                    account_id=context.account_id,
+                    kind=kind,
+                    name=input.name.strip(),
+                    sync_interval_seconds=input.sync_interval_seconds,
+                ),
+                credentials,
+            )
+            uow.add_event(context.account_id, "CHANNEL_CONNECTED", {"kind": channel.kind.value}, channel_id=channel.id)
+        if SPECS[kind].fields:  # a CSV channel has nothing to poll: its orders arrive by upload
+            await start_sync_run(context.runtime, context.account_id, channel.id, model.SyncTrigger.MANUAL)
+        return Channel.from_domain(channel)
+
+    channel, errors = await refusals(run)
+    return ConnectChannelPayload(channel=channel, user_errors=errors)
+
+
+async def test_channel_connection(info: Info, input: TestChannelConnectionInput) -> TestChannelConnectionPayload:
+    context = info.context
+
+    async def run() -> str:
+        context.require("manage_channels")
+        channel_id = ids.decode("Channel", input.channel_id, "channelId")
+        row = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
+        if row is None:
+            raise NotFound("Channel", ["channelId"])
+        spec = SPECS[model.ChannelKind(row.kind)]
+        job_id = f"check-channel:{channel_id}:{uuid.uuid4().hex}"
+        await context.runtime.enqueue("check_stored_connection", channel_id, job_id=job_id)
+        outcome = await wait_for_job(context.runtime, job_id, CHECK_WAIT_SECONDS)
+        refusal = _refusal(spec.title, outcome)
+        if refusal is not None:
+            raise refusal
+        assert isinstance(outcome, dict)
+        return str(outcome["store"])
+
+    store_name, errors = await refusals(run)
+    return TestChannelConnectionPayload(ok=store_name is not None, store_name=store_name, user_errors=errors)
 
 
 @strawberry.input(description="Start a sync of one channel now.")
@@ -43,49 +171,6 @@ class SyncChannelInput:
 class SyncChannelPayload:
     sync_run: SyncRun | None = strawberry.field(description="The queued run; follow it with syncRunProgress.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
-
-
-def _validate(input: ConnectChannelInput) -> None:
-    if not input.name.strip() or len(input.name) > 200:
-        raise DomainError(ErrorCode.INVALID, "name must be 1 to 200 characters", ["name"])
-    url = urlparse(input.shop_url)
-    local = url.hostname in LOCAL_HOSTS  # the sandbox store and test stores on this machine
-    if not url.netloc or not (url.scheme == "https" or (url.scheme == "http" and local)):
-        # The access token travels with every request: never in clear text over a network.
-        raise DomainError(
-            ErrorCode.INVALID, "shopUrl must be an https URL such as https://your-shop.myshopify.com", ["shopUrl"]
-        )
-    if not input.access_token.strip():
-        raise DomainError(ErrorCode.INVALID, "accessToken is required", ["accessToken"])
-    if not MIN_INTERVAL <= input.sync_interval_seconds <= MAX_INTERVAL:
-        raise DomainError(
-            ErrorCode.INVALID, f"syncIntervalSeconds must be {MIN_INTERVAL} to {MAX_INTERVAL}", ["syncIntervalSeconds"]
-        )
-
-
-async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChannelPayload:
-    context = info.context
-
-    async def run() -> Channel:
-        context.require("manage_channels")
-        _validate(input)
-        async with context.runtime.uow(context.actor) as uow:
-            channel = await uow.channels.add(
-                model.Channel(
-                    id=0,
-                    account_id=context.account_id,
-                    kind=model.ChannelKind(input.kind.value),
-                    name=input.name.strip(),
-                    sync_interval_seconds=input.sync_interval_seconds,
-                ),
-                {"shop_url": input.shop_url.rstrip("/"), "access_token": input.access_token},
-            )
-            uow.add_event(context.account_id, "CHANNEL_CONNECTED", {"kind": channel.kind.value}, channel_id=channel.id)
-        await start_sync_run(context.runtime, context.account_id, channel.id, model.SyncTrigger.MANUAL)
-        return Channel.from_domain(channel)
-
-    channel, errors = await refusals(run)
-    return ConnectChannelPayload(channel=channel, user_errors=errors)
 
 
 async def sync_channel(info: Info, input: SyncChannelInput) -> SyncChannelPayload:

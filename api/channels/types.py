@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from adapters.channels.catalog import spec_for
 from api import ids
 from domain import model
 
@@ -13,6 +14,7 @@ ChannelKind = strawberry.enum(model.ChannelKind, description="Which platform a c
 ConnectionState = strawberry.enum(model.ConnectionState, description="Whether Waybill can reach the channel.")
 SyncStatus = strawberry.enum(model.SyncStatus, description="Where a sync run stands.")
 SyncTrigger = strawberry.enum(model.SyncTrigger, description="What started a sync run.")
+ChannelCapability = strawberry.enum(model.ChannelCapability, description="What a platform lets Waybill do.")
 
 
 @strawberry.type(description="A connected sales channel or store platform.")
@@ -25,10 +27,19 @@ class Channel:
     sync_cursor: datetime | None = strawberry.field(description="Orders updated before this are imported.")
     last_synced_at: datetime | None = strawberry.field(description="End of the last successful sync.")
     last_error: str | None = strawberry.field(description="Why the last sync failed, in plain words.")
+    platform: str = strawberry.field(description="The platform's name, e.g. WooCommerce.")
+    capabilities: list[ChannelCapability] = strawberry.field(  # type: ignore[valid-type]
+        description="What the platform lets Waybill do (e.g. UNDO_SHIPMENT)."
+    )
+    limitations: list[str] = strawberry.field(description="What the platform cannot do, in plain words.")
 
     @classmethod
     def from_domain(cls, channel: model.Channel) -> Channel:
+        spec = spec_for(channel.kind)
         return cls(
+            platform=spec.title if spec else channel.kind.value,
+            capabilities=sorted(spec.capabilities) if spec else [],
+            limitations=list(spec.limitations) if spec else [],
             id=strawberry.ID(ids.encode("Channel", channel.id)),
             kind=channel.kind,
             name=channel.name,

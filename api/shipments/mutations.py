@@ -6,24 +6,23 @@ import logging
 import uuid
 
 import strawberry
-from arq.jobs import Job
 
+from adapters.channels.catalog import spec_for
 from adapters.persistence import mapping, models
 from adapters.persistence.repositories import DuplicateIdempotencyKey
-from adapters.runtime import Runtime
 from api import ids
 from api.context import Info
 from api.errors import UserError, refusals
+from api.jobs import wait_for_job
 from api.orders.types import Order
 from api.shipments.types import Shipment
 from domain import services
 from domain.errors import DomainError, ErrorCode
-from domain.model import ShipmentStatus
+from domain.model import ChannelCapability, ShipmentStatus
 
 log = logging.getLogger(__name__)
 
 #: How long a mutation waits for the worker before answering with the label still PURCHASING.
-WAIT_SECONDS = 25.0
 
 
 @strawberry.input(description="Ship some of an order's lines; omit `lines` to ship everything left.")
@@ -64,6 +63,14 @@ class SkipShippingPayload:
 @strawberry.input(description="Void a label with the carrier and put the order back to ready.")
 class CancelLabelInput:
     shipment_id: strawberry.ID = strawberry.field(description="The label to void.")
+    void_on_carrier_only: bool = strawberry.field(
+        default=False,
+        description=(
+            "For channels that cannot take a shipment back (eBay, Amazon, Etsy, Magento): void the label with the "
+            "carrier anyway, knowing the order stays shipped on the channel. Without it such a void is refused "
+            "with UNSUPPORTED."
+        ),
+    )
 
 
 @strawberry.type(description="Result of cancelLabel.")
@@ -71,17 +78,6 @@ class CancelLabelPayload:
     shipment: Shipment | None = strawberry.field(description="The label, VOIDED when the carrier agreed.")
     order: Order | None = strawberry.field(description="The order after the void.")
     user_errors: list[UserError] = strawberry.field(description="Why the void was refused.")
-
-
-async def _wait_job(runtime: Runtime, job_id: str) -> object:
-    job = Job(runtime.key(job_id), runtime.redis, _queue_name=runtime.settings.queue_name)
-    try:
-        return await job.result(timeout=WAIT_SECONDS, poll_delay=0.05)
-    except TimeoutError:
-        return None  # still running: the caller answers with the stored state
-    except Exception:  # the job failed; what it left in the database is the answer
-        log.exception("job %s failed", job_id)
-        return None
 
 
 async def _shipment(account_id: int, shipment_id: int) -> Shipment:
@@ -118,7 +114,7 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
         if shipment.status is ShipmentStatus.PURCHASING:
             job_id = f"purchase:{shipment.id}"
             await runtime.enqueue("purchase_label", account_id, shipment.id, job_id=job_id)
-            await _wait_job(runtime, job_id)
+            await wait_for_job(runtime, job_id)
         result = await _shipment(account_id, shipment.id)
         order = await _order(account_id, shipment.order_id)
         if result.status == ShipmentStatus.FAILED:
@@ -158,9 +154,11 @@ async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayloa
         info.context.require("write_shipments")
         shipment_id = ids.decode("Shipment", input.shipment_id, "shipmentId")
         shipment = await services.check_cancel_label(runtime.uow(info.context.actor), account_id, shipment_id)
+        if not input.void_on_carrier_only:
+            await _refuse_if_channel_cannot_undo(account_id, shipment.order_id)
         job_id = f"void:{shipment_id}:{uuid.uuid4().hex}"
         await runtime.enqueue("void_label", account_id, shipment_id, job_id=job_id)
-        outcome = await _wait_job(runtime, job_id)
+        outcome = await wait_for_job(runtime, job_id)
         result = await _shipment(account_id, shipment_id)
         order = await _order(account_id, shipment.order_id)
         if isinstance(outcome, dict) and outcome.get("status") == "rejected":
@@ -176,6 +174,23 @@ async def cancel_label(info: Info, input: CancelLabelInput) -> CancelLabelPayloa
     if done is None:
         return CancelLabelPayload(shipment=None, order=None, user_errors=errors)
     return CancelLabelPayload(shipment=done[0], order=done[1], user_errors=[])
+
+
+async def _refuse_if_channel_cannot_undo(account_id: int, order_id: int) -> None:
+    """Before any money moves: a void the channel can never mirror would leave it showing a dead tracking number."""
+    kind = await (
+        models.Channel.filter(account_id=account_id, orders__id=order_id).first().values_list("kind", flat=True)
+    )
+    spec = spec_for(str(kind)) if kind else None
+    if spec is None or not spec.can(ChannelCapability.WRITE_BACK) or spec.can(ChannelCapability.UNDO_SHIPMENT):
+        return
+    raise DomainError(
+        ErrorCode.UNSUPPORTED,
+        f"{spec.title} cannot take a shipment back once its tracking is uploaded, so voiding this label would leave "
+        f"the order shipped on {spec.title} with a tracking number that will never move. To void it anyway, repeat "
+        "with voidOnCarrierOnly: true, then correct the order on the channel yourself.",
+        ["shipmentId"],
+    )
 
 
 class _WithError(Exception):

@@ -13,6 +13,7 @@ import pytest
 from arq.jobs import Job
 
 from adapters.channels.shopify.client import ShopifyClient
+from adapters.channels.shopify.fake import INVALID_TOKEN
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from api import ids
@@ -49,8 +50,8 @@ mutation($input: BuyLabelInput!) { buyLabel(input: $input) {
 } }"""
 
 
-async def connect(waybill: Harness, token: str | None = None) -> str:
-    token = token or waybill.shop.access_token
+async def connect(waybill: Harness) -> str:
+    token = waybill.shop.access_token
     result = (await waybill.gql(CONNECT, {"url": waybill.shop_url, "token": token}))["connectChannel"]
     assert result["userErrors"] == []
     return str(result["channel"]["id"])
@@ -142,9 +143,25 @@ async def test_sync_against_a_failing_store_fails_readably_then_imports_each_ord
     assert created == len(shop.order_ids()), "every order was created exactly once across all runs"
 
 
-async def test_wrong_token_needs_reauth_and_imports_nothing(waybill: Harness) -> None:
+async def test_wrong_token_is_refused_at_connect_and_nothing_is_stored(waybill: Harness) -> None:
+    result = (await waybill.gql(CONNECT, {"url": waybill.shop_url, "token": "shpat_mistyped"}))["connectChannel"]
+    assert result["channel"] is None
+    (error,) = result["userErrors"]
+    assert error["code"] == "CHANNEL_AUTH_FAILED", error
+    assert "Shopify refused these credentials" in error["message"] and "401" in error["message"], error
+    assert "shpat_mistyped" not in error["message"]
+    assert (await waybill.gql("{ channels { id } }"))["channels"] == []
+
+
+def revoke_after_connect(waybill: Harness) -> None:
+    """The token works when connecting, then the merchant uninstalls the app: every order call is refused."""
+    waybill.shop.fail_next(10_000, 401, errors=INVALID_TOKEN, path_contains="/orders.json")
+
+
+async def test_revoked_token_needs_reauth_and_imports_nothing(waybill: Harness) -> None:
     waybill.shop.add_order()
-    channel_id = await connect(waybill, token="shpat_revoked_or_mistyped")
+    revoke_after_connect(waybill)
+    channel_id = await connect(waybill)
 
     async def refused() -> dict[str, Any]:
         current = await channel(waybill, channel_id)
@@ -162,7 +179,8 @@ async def test_wrong_token_needs_reauth_and_imports_nothing(waybill: Harness) ->
 
 
 async def test_sync_channel_on_a_channel_needing_reauth_leaves_no_run_stuck(waybill: Harness, runtime: Runtime) -> None:
-    channel_id = await connect(waybill, token="shpat_revoked_or_mistyped")
+    revoke_after_connect(waybill)
+    channel_id = await connect(waybill)
 
     async def needs_reauth() -> bool:
         assert (await channel(waybill, channel_id))["state"] == "NEEDS_REAUTH"

@@ -103,6 +103,11 @@ class ShopifyClient:
 
     # --- the port ------------------------------------------------------------------------
 
+    async def check_connection(self) -> str:
+        response = await self._request("GET", "shop.json")
+        shop = response.json().get("shop") or {}
+        return str(shop.get("name") or shop.get("myshopify_domain") or self._base)
+
     async def list_orders(self, updated_since: datetime | None, page: str | None = None) -> OrderPage:
         if page:
             # Shopify rejects every other filter alongside page_info: the cursor already carries them.
@@ -131,7 +136,10 @@ class ShopifyClient:
         external_order_id: str,
         lines: Sequence[tuple[str, int]] | None,
         tracking: Tracking | None,
+        *,
+        order_complete: bool = True,
     ) -> str:
+        """Shopify tracks fulfilment per line, so each shipment is written as it happens (`order_complete` unused)."""
         attempt = 0
         while True:
             try:

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.channels.base import FakeShipment
+from adapters.channels.shopify.fake_data import SHOP_ID
 from adapters.channels.shopify.fake_store import ApiError, Json, ShopStore, to_int
 
 Handler = Callable[[Request], Awaitable[tuple[Any, int]]]
@@ -69,6 +71,8 @@ class FakeShopify(ShopStore):
         self.leak_rate = leak_rate
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, query) as received
         self.rejected_by_bucket = 0
+        self.injected_throttles = 0
+        self.refreshes = 0  # Shopify's offline tokens used here never expire
         self._injections: list[_Injection] = []
         self._bucket_used = 0.0
         self._bucket_at = time.monotonic()
@@ -102,12 +106,53 @@ class FakeShopify(ShopStore):
         """The next n matching requests are handled normally, `seconds` late (client timeouts)."""
         self._injections.append(_Injection(n, delay=seconds, path_contains=path_contains, method=method))
 
+    # --- the contract suite's controls (adapters/channels/base.py FakeChannel) -------------
+
+    @property
+    def throttled(self) -> int:
+        return self.rejected_by_bucket + self.injected_throttles
+
+    def credentials(self, base_url: str) -> dict[str, Any]:
+        return {"shop_url": base_url, "access_token": self.access_token}
+
+    def create_order(self, lines: list[tuple[str, str, int]], *, ready: bool = True) -> str:
+        items = [{"sku": sku, "title": title, "quantity": qty, "price": "10.00"} for sku, title, qty in lines]
+        overrides = {} if ready else {"financial_status": "pending"}
+        return str(self.add_order(line_items=items, **overrides)["id"])
+
+    def touch_order(self, external_id: str) -> None:
+        self.update_order(external_id, phone=f"+1 555 0{len(self.requests) % 1000:03d}")
+
+    def line_ids(self, external_id: str) -> list[str]:
+        return [str(item["id"]) for item in self.order(external_id)["line_items"]]
+
+    def shipments(self, external_id: str) -> list[FakeShipment]:
+        return [
+            FakeShipment(
+                tracking_number=f.get("tracking_number"),
+                carrier=f.get("tracking_company"),
+                lines={str(item["id"]): int(item["quantity"]) for item in f.get("line_items") or []},
+                cancelled=f.get("status") == "cancelled",
+            )
+            for f in self.fulfillments(external_id)
+        ]
+
+    def is_shipped(self, external_id: str) -> bool:
+        return self.order(external_id).get("fulfillment_status") == "fulfilled"
+
+    def revoke(self) -> None:
+        self.access_token = f"revoked-{self.access_token}"
+
+    def expire_access_token(self) -> None:
+        """Shopify's offline tokens do not expire here: nothing to do."""
+
     # --- HTTP plumbing -------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         base = "/admin/api/{version}"
         order = base + "/orders/{order_id:int}"
         table: list[tuple[str, Handler, str]] = [
+            (base + "/shop.json", self._get_shop, "GET"),
             (base + "/orders.json", self._list_orders, "GET"),
             (order + ".json", self._get_order, "GET"),
             (order + "/fulfillment_orders.json", self._list_fulfillment_orders, "GET"),
@@ -129,6 +174,7 @@ class FakeShopify(ShopStore):
                 await request.body()  # read before stalling: a client that times out must not lose its write
                 await asyncio.sleep(injection.delay)
             if injection is not None and injection.status == 429:
+                self.injected_throttles += 1
                 return self._throttled(injection.retry_after or 1.0)
             if injection is not None and injection.status:
                 errors = injection.errors or HTTPStatus(injection.status).phrase
@@ -185,6 +231,11 @@ class FakeShopify(ShopStore):
 
     async def _not_found(self, request: Request) -> tuple[Any, int]:
         raise ApiError(404, "Not Found")
+
+    async def _get_shop(self, request: Request) -> tuple[Any, int]:
+        return {
+            "shop": {"id": SHOP_ID, "name": "Waybill Test Shop", "myshopify_domain": "waybill-test.myshopify.com"}
+        }, 200
 
     async def _list_orders(self, request: Request) -> tuple[Any, int]:
         query = dict(request.query_params)
