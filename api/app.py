@@ -47,7 +47,12 @@ async def principal_from(request: Request | WebSocket) -> ApiPrincipal | None:
 class WaybillGraphQL(GraphQL[Context, None]):
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         super().__init__(
-            schema, graphql_ide=None if settings.production else "graphiql", keep_alive=True, keep_alive_interval=15
+            schema,
+            graphql_ide=None if settings.production else "graphiql",
+            keep_alive=True,
+            keep_alive_interval=15,
+            # CSV uploads (importOrdersCsv). Safe from CSRF: every request needs a bearer key, never a cookie.
+            multipart_uploads_enabled=True,
         )
         self.runtime = runtime
 

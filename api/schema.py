@@ -17,6 +17,7 @@ from api.channels.resolvers import (
     sync_channel,
     test_channel_connection,
 )
+from api.imports.mutations import ImportOrdersCsvPayload, import_orders_csv
 from api.masking import MaskBugs
 from api.orders.queries import OrderQueries
 from api.shipments.mutations import (
@@ -57,6 +58,10 @@ class Mutation:
         resolver=connect_channel, description="Check a store's credentials, connect it and start its first sync."
     )
     sync_channel: SyncChannelPayload = strawberry.mutation(resolver=sync_channel, description="Sync a channel now.")
+    import_orders_csv: ImportOrdersCsvPayload = strawberry.mutation(
+        resolver=import_orders_csv,
+        description="Import a CSV file of orders (multipart request); bad rows are reported, good ones imported.",
+    )
     test_channel_connection: TestChannelConnectionPayload = strawberry.mutation(
         resolver=test_channel_connection,
         description="Call the platform once with the stored credentials and say whether it accepts them.",

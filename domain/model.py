@@ -112,6 +112,7 @@ class SyncTrigger(StrEnum):
     SCHEDULE = "SCHEDULE"
     MANUAL = "MANUAL"
     WEBHOOK = "WEBHOOK"
+    UPLOAD = "UPLOAD"  # a CSV file
 
 
 class SyncStatus(StrEnum):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.model import (
     Address,
@@ -226,6 +226,10 @@ class ShipmentRepository(Protocol):
 
 class ChannelRepository(Protocol):
     async def get(self, account_id: int, channel_id: int) -> Channel | None: ...
+
+    async def add(self, channel: Channel, credentials: dict[str, Any]) -> Channel:
+        """Stores a new channel (credentials encrypted); `channel.id` is replaced by the new row's."""
+        ...
 
     async def save(self, channel: Channel) -> Channel: ...
 
