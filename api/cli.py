@@ -164,9 +164,10 @@ def _inspect(channel: str, path: Path) -> int:
     spec = spec_for(channel.upper())
     assert spec is not None  # argparse allowed only known kinds
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        # A CSV upload is text; every API channel's payload is JSON.
-        orders = spec.parse_document(text if spec.kind.value == "CSV" else json.loads(text))
+        # A CSV upload is read as bytes (its parser reports encoding problems by line); every API
+        # channel's payload is JSON.
+        raw = path.read_bytes()
+        orders = spec.parse_document(raw if spec.kind.value == "CSV" else json.loads(raw.decode("utf-8-sig")))
     except (OSError, ValueError, KeyError, TypeError) as exc:  # the mapper's way of saying "not an order"
         print(f"cannot read {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

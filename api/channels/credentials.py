@@ -51,8 +51,7 @@ _TYPES = {kind: _input_type(spec) for kind, spec in SPECS.items() if spec.fields
 def _one_of_type() -> type:
     annotations = {_field_name(kind): Optional[cls] for kind, cls in _TYPES.items()}  # noqa: UP045
     namespace = {
-        _field_name(kind): strawberry.field(description=f"{SPECS[kind].title} credentials.")
-        for kind in _TYPES
+        _field_name(kind): strawberry.field(description=f"{SPECS[kind].title} credentials.") for kind in _TYPES
     }
     cls = type("ChannelCredentialsInput", (), {"__annotations__": annotations, **namespace})
     return strawberry.input(cls, one_of=True, description="The credentials of one platform: set exactly one field.")

@@ -48,7 +48,10 @@ async def import_orders_csv(info: Info, input: ImportOrdersCsvInput) -> ImportOr
     async def run() -> CsvImportReport:
         context.require("manage_channels")
         channel_id = ids.decode("Channel", input.channel_id, "channelId") if input.channel_id else None
-        data = await input.file.read(MAX_BYTES + 1)  # type: ignore[attr-defined]
+        try:
+            data = await input.file.read(MAX_BYTES + 1)  # type: ignore[attr-defined]
+        finally:
+            await input.file.close()  # type: ignore[attr-defined]  # its spooled temp file, at once
         if len(data) > MAX_BYTES:
             raise DomainError(ErrorCode.INVALID, f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB", ["file"])
         return await import_csv(
