@@ -114,7 +114,7 @@ class FakeChannel(Protocol):
         """What connectChannel would store for this fake served at `base_url` (valid, working)."""
         ...
 
-    def add_order(self, lines: list[tuple[str, str, int]], *, ready: bool = True) -> str:
+    def create_order(self, lines: list[tuple[str, str, int]], *, ready: bool = True) -> str:
         """A new order, updated now, with lines (sku, title, quantity); `ready` means paid and
         awaiting fulfilment with a full shipping address. Returns the external id Waybill will see."""
         ...
@@ -124,7 +124,7 @@ class FakeChannel(Protocol):
         ...
 
     def line_ids(self, external_id: str) -> list[str]:
-        """The channel line ids of the order, in the order of `add_order`'s lines."""
+        """The channel line ids of the order, in the order of `create_order`'s lines."""
         ...
 
     def shipments(self, external_id: str) -> list[FakeShipment]:
