@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.channels.catalog import spec_for
 from adapters.locks import Lock, try_lock
 from adapters.persistence import models
 from adapters.persistence.repositories import ConcurrentUpdate
@@ -113,6 +114,9 @@ async def _keep_lock(lock: Lock) -> None:
 
 async def _import_all(runtime: Runtime, channel: models.Channel, run: models.SyncRun, client: Any, lock: Any) -> None:
     since = channel.sync_cursor - OVERLAP if channel.sync_cursor else None
+    spec = spec_for(channel.kind)
+    per_page = spec is None or spec.pages_in_update_order
+    newest_seen: datetime | None = None
     page: str | None = None
     while True:
         result = await client.list_orders(since, page)
@@ -127,14 +131,22 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
             log.warning("channel %s: %d unreadable orders skipped", channel.id, len(result.unreadable))
         if result.orders:
             newest = max(order.channel_updated_at for order in result.orders)
-            if channel.sync_cursor is None or newest > channel.sync_cursor:
+            newest_seen = newest if newest_seen is None else max(newest, newest_seen)
+            if per_page:
                 # Only after the page committed: a crash re-reads this page, never skips it.
-                channel.sync_cursor = newest
-                await channel.save(update_fields=["sync_cursor", "updated_at"])
+                await _advance_cursor(channel, newest_seen)
         await _save_run(runtime, run)
         if not result.next_page:
+            if newest_seen is not None:
+                await _advance_cursor(channel, newest_seen)
             return
         page = result.next_page
+
+
+async def _advance_cursor(channel: models.Channel, newest: datetime) -> None:
+    if channel.sync_cursor is None or newest > channel.sync_cursor:
+        channel.sync_cursor = newest
+        await channel.save(update_fields=["sync_cursor", "updated_at"])
 
 
 async def _import_page(runtime: Runtime, channel: models.Channel, orders: list[Any]) -> services.ImportCounts:

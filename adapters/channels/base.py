@@ -82,6 +82,10 @@ class ChannelSpec:
     limitations: tuple[str, ...] = ()
     #: Credentials that are not typed but derived or defaulted (e.g. the public API host).
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: Pages come oldest change first, so the sync may move its cursor after each page. False (eBay
+    #: lists by creation date): the cursor moves only once the last page is in, or a crash mid-sync
+    #: would skip the orders changed earlier than a later page's newest.
+    pages_in_update_order: bool = True
 
     def can(self, capability: ChannelCapability) -> bool:
         return capability in self.capabilities

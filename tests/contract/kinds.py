@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from adapters.channels.amazon.fake import FakeAmazon
 from adapters.channels.base import FakeChannel
+from adapters.channels.ebay.fake import FakeEbay
 from adapters.channels.shopify.fake import FakeShopify
 from domain.model import ChannelKind
 
@@ -19,6 +20,7 @@ FAST_AMAZON = {"getOrders": (50.0, 20), "getOrderItems": (50.0, 30), "confirmShi
 FAKES: dict[ChannelKind, Callable[[], FakeChannel]] = {
     ChannelKind.SHOPIFY: FakeShopify,
     ChannelKind.AMAZON: lambda: FakeAmazon(usage_plans=FAST_AMAZON),
+    ChannelKind.EBAY: FakeEbay,
 }
 
 #: Kinds without a remote API (orders arrive by upload): outside the HTTP contract, tested on their own.

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.channels.base import FakeChannel
 from adapters.channels.catalog import SPECS
+from domain.model import ChannelCapability as Can
 from domain.model import ChannelKind
 from tests.contract.kinds import FAKES
 from tests.support.harness import Harness, eventually
@@ -27,6 +28,10 @@ query { orders(first: 100) { edges { node { id externalId number status channel 
 BUY = """
 mutation($input: BuyLabelInput!) { buyLabel(input: $input) {
   shipment { id status trackingNumber } order { status } userErrors { field message code }
+} }"""
+CANCEL = """
+mutation($input: CancelLabelInput!) { cancelLabel(input: $input) {
+  shipment { id status } order { status } userErrors { field message code }
 } }"""
 WRITES = "query($id: ID!) { order(id: $id) { channelWrites { kind status lastError } } }"
 
@@ -89,3 +94,24 @@ async def test_every_channel_in_one_account_and_labels_reach_each_platform(waybi
             await eventually(on_platform, within=30)
             writes = (await waybill.gql(WRITES, {"id": node["id"]}))["order"]["channelWrites"]
             assert all(w["status"] != "FAILED" for w in writes), (kind, writes)
+            await undo_or_refusal(waybill, kind, fake, expected[kind], result["shipment"]["id"])
+
+
+async def undo_or_refusal(
+    waybill: Harness, kind: ChannelKind, fake: FakeChannel, external_id: str, shipment_id: str
+) -> None:
+    """cancelLabel: the platform takes the shipment back, or Waybill refuses before voiding anything."""
+    result = (await waybill.gql(CANCEL, {"input": {"shipmentId": shipment_id}}))["cancelLabel"]
+    if not SPECS[kind].can(Can.UNDO_SHIPMENT):
+        (error,) = result["userErrors"]
+        assert error["code"] == "UNSUPPORTED" and SPECS[kind].title in error["message"], (kind, error)
+        assert [s.tracking_number for s in fake.shipments(external_id) if not s.cancelled], "nothing was undone"
+        return
+    assert result["userErrors"] == [] and result["shipment"]["status"] == "VOIDED", (kind, result)
+
+    async def taken_back() -> bool:
+        assert [s for s in fake.shipments(external_id) if not s.cancelled] == [], kind
+        assert not fake.is_shipped(external_id), kind
+        return True
+
+    await eventually(taken_back, within=30)
