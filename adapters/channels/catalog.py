@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from adapters.channels import amazon, csv_upload, ebay, shopify
+from adapters.channels import amazon, back_office, csv_upload, ebay, etsy, magento, shopify, woocommerce
 from adapters.channels.base import ChannelSpec
 from domain.model import ChannelKind
 
-SPECS: dict[ChannelKind, ChannelSpec] = {spec.kind: spec for spec in (shopify.SPEC, amazon.SPEC, ebay.SPEC, csv_upload.SPEC)}
+SPECS: dict[ChannelKind, ChannelSpec] = {
+    spec.kind: spec
+    for spec in (
+        shopify.SPEC,
+        woocommerce.SPEC,
+        amazon.SPEC,
+        ebay.SPEC,
+        etsy.SPEC,
+        magento.SPEC,
+        back_office.SPEC,
+        csv_upload.SPEC,
+    )
+}
 
 
 def spec_for(kind: ChannelKind | str) -> ChannelSpec | None:

@@ -45,7 +45,7 @@ def connect_input(kind: ChannelKind, fake: FakeChannel, url: str) -> dict[str, A
     spec = SPECS[kind]
     given = fake.credentials(url)
     fields = {camel(f.name): given[f.name] for f in spec.fields if given.get(f.name) is not None}
-    return {"kind": kind.value, "name": f"My {spec.title}", "credentials": {kind.value.lower(): fields}}
+    return {"kind": kind.value, "name": f"My {spec.title}", "credentials": {camel(kind.value.lower()): fields}}
 
 
 @contextlib.asynccontextmanager
