@@ -14,15 +14,12 @@ from adapters.channels.catalog import SPECS
 from domain.model import ChannelCapability as Can
 from domain.model import ChannelKind
 from tests.contract.kinds import FAKES
+from tests.support.channels import CONNECT, RUNS, camel, connect_input
 from tests.support.harness import Harness, eventually
 from tests.support.servers import serve_app
 
 pytestmark = [pytest.mark.db, pytest.mark.queue]
 
-CONNECT = """
-mutation($input: ConnectChannelInput!) { connectChannel(input: $input) {
-  channel { id kind platform state } userErrors { field message code }
-} }"""
 ORDERS = """
 query { orders(first: 100) { edges { node { id externalId number status channel { id kind } } } } }"""
 BUY = """
@@ -34,18 +31,6 @@ mutation($input: CancelLabelInput!) { cancelLabel(input: $input) {
   shipment { id status } order { status } userErrors { field message code }
 } }"""
 WRITES = "query($id: ID!) { order(id: $id) { channelWrites { kind status lastError } } }"
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def connect_input(kind: ChannelKind, fake: FakeChannel, url: str) -> dict[str, Any]:
-    spec = SPECS[kind]
-    given = fake.credentials(url)
-    fields = {camel(f.name): given[f.name] for f in spec.fields if given.get(f.name) is not None}
-    return {"kind": kind.value, "name": f"My {spec.title}", "credentials": {camel(kind.value.lower()): fields}}
 
 
 @contextlib.asynccontextmanager
@@ -115,3 +100,65 @@ async def undo_or_refusal(
         return True
 
     await eventually(taken_back, within=30)
+
+
+CHANNEL = "query($id: ID!) { channel(id: $id) { state lastError } }"
+TEST_CONNECTION = """
+mutation($id: ID!) { testChannelConnection(input: {channelId: $id}) {
+  ok storeName userErrors { field message code }
+} }"""
+API_KINDS = sorted(FAKES)
+
+
+@pytest.mark.parametrize("kind", API_KINDS, ids=lambda kind: kind.value.lower())
+async def test_wrong_credentials_are_refused_at_connect_saying_what_to_fix(waybill: Harness, kind: ChannelKind) -> None:
+    fake = FAKES[kind]()
+    async with serve_app(fake.app) as url:
+        given = connect_input(kind, fake, url)
+        fields = given["credentials"][camel(kind.value.lower())]
+        secrets = [camel(f.name) for f in SPECS[kind].fields if f.secret and camel(f.name) in fields]
+        assert secrets, "every API channel has a secret"
+        for name in secrets:
+            fields[name] = f"wrong-{fields[name]}"
+        result = (await waybill.gql(CONNECT, {"input": given}))["connectChannel"]
+    assert result["channel"] is None
+    (error,) = result["userErrors"]
+    assert error["code"] == "CHANNEL_AUTH_FAILED", (kind, error)
+    assert error["message"].startswith(f"{SPECS[kind].title} refused these credentials"), error["message"]
+    assert not any(fields[name] in error["message"] for name in secrets), "a secret is never echoed"
+    assert (await waybill.gql("{ channels { id } }"))["channels"] == []
+
+
+@pytest.mark.parametrize("kind", API_KINDS, ids=lambda kind: kind.value.lower())
+async def test_revoked_access_puts_only_that_channel_in_needs_reauth(waybill: Harness, kind: ChannelKind) -> None:
+    fake = FAKES[kind]()
+    fake.create_order([("TOTE", "Canvas Tote", 1)])
+    async with serve_app(fake.app) as url:
+        result = (await waybill.gql(CONNECT, {"input": connect_input(kind, fake, url)}))["connectChannel"]
+        assert result["userErrors"] == []
+        channel_id = result["channel"]["id"]
+        checked = (await waybill.gql(TEST_CONNECTION, {"id": channel_id}))["testChannelConnection"]
+        assert checked["ok"] and checked["storeName"] and checked["userErrors"] == [], checked
+
+        async def first_sync_done() -> bool:
+            runs = (await waybill.gql(RUNS, {"id": channel_id}))["syncRuns"]
+            assert runs and all(run["status"] == "SUCCEEDED" for run in runs), runs
+            return True
+
+        await eventually(first_sync_done, within=30)
+        fake.revoke()
+        await waybill.gql(
+            "mutation($id: ID!) { syncChannel(input: {channelId: $id}) { syncRun { id } } }", {"id": channel_id}
+        )
+
+        async def needs_reauth() -> dict[str, Any]:
+            channel = (await waybill.gql(CHANNEL, {"id": channel_id}))["channel"]
+            assert channel["state"] == "NEEDS_REAUTH", channel
+            return channel  # type: ignore[no-any-return]
+
+        channel = await eventually(needs_reauth, within=30)
+        assert "Reconnect the channel" in channel["lastError"], channel["lastError"]
+        runs = (await waybill.gql(RUNS, {"id": channel_id}))["syncRuns"]
+        assert runs[0]["status"] == "FAILED" and "Reconnect" in runs[0]["error"], runs[0]
+        checked = (await waybill.gql(TEST_CONNECTION, {"id": channel_id}))["testChannelConnection"]
+    assert not checked["ok"] and checked["userErrors"][0]["code"] == "CHANNEL_AUTH_FAILED", checked
