@@ -227,3 +227,37 @@ async def test_inspect_order_rejects_a_malformed_order_without_a_traceback(
     assert "Traceback" not in result.stderr
     assert result.returncode != 0
     assert str(path) in result.stderr
+
+
+ROOT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixture", "expected"),
+    [
+        ("shopify", "shopify/order_authorized.json", [("#1001", "READY_TO_SHIP")]),
+        ("woocommerce", "woocommerce/order.json", [("727", "READY_TO_SHIP")]),
+        ("amazon", "amazon/getOrders_200_example.json", [("902-3159896-1390916", "DRAFT")]),
+        (
+            "ebay",
+            "ebay/getOrders_200_lastmodifieddate.json",
+            [("13-14786-65872", "READY_TO_SHIP"), ("25-14809-32185", "SHIPPED_ELSEWHERE")],
+        ),
+        (
+            "etsy",
+            "etsy/receipts_list_live_2023.json",
+            [("3021745515", "CANCELLED"), ("3028255336", "SHIPPED_ELSEWHERE")],
+        ),
+        ("magento", "magento/order_get_V1_orders_3.json", [("000000003", "READY_TO_SHIP")]),
+        ("back_office", "back_office/order_get_shipping.json", [("10003", "SHIPPED_ELSEWHERE")]),
+        ("csv", "csv/orders.csv", [("1001", "READY_TO_SHIP"), ("1002", "SHIPPED_ELSEWHERE"), ("1003", "DRAFT")]),
+    ],
+)
+async def test_inspect_order_reads_every_channel_kind(
+    tmp_path: Path, kind: str, fixture: str, expected: list[tuple[str, str]]
+) -> None:
+    result = await waybill("inspect-order", "--channel", kind, str(ROOT_FIXTURES / fixture), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    orders = shown if isinstance(shown, list) else [shown]
+    assert [(order["number"], order["waybill_status"]) for order in orders] == expected

@@ -420,3 +420,14 @@ async def test_the_fakes_bucket_answers_429_to_a_client_that_does_not_pace(fake:
     assert [r.headers["X-Shopify-Shop-Api-Call-Limit"] for r in responses[:3]] == ["1/3", "2/3", "3/3"]
     assert float(responses[3].headers["Retry-After"]) > 0
     assert "Exceeded 2 calls per second" in responses[3].json()["errors"]
+
+
+async def test_a_fulfillment_still_pending_at_the_shop_is_not_posted_twice(
+    fake: FakeShopify, client: ShopifyClient
+) -> None:
+    order = three_line_order(fake)
+    first = await client.create_fulfillment(str(order["id"]), None, UPS)
+    fake._fulfillment_by_id[int(first)]["status"] = "pending"  # a fulfillment service has not confirmed it yet
+    again = await client.create_fulfillment(str(order["id"]), None, UPS)
+    assert again == first
+    assert len(calls(fake, "POST", "/fulfillments.json")) == 1

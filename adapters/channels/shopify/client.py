@@ -33,6 +33,7 @@ PAGE_SIZE = 250
 MAX_THROTTLE_RETRIES = 3
 MAX_RETRY_AFTER = 10.0  # longer waits are handed back to the caller (the outbox defers the job)
 DEFAULT_RETRY_AFTER = 2.0
+LIVE_FULFILLMENT_STATUSES = frozenset({"success", "pending", "open"})
 
 
 def flatten_errors(errors: Any) -> str:
@@ -151,7 +152,9 @@ class ShopifyClient:
     async def _create_fulfillment_once(
         self, order_id: str, lines: Sequence[tuple[str, int]] | None, tracking: Tracking | None
     ) -> str:
-        done = [f for f in await self._fulfillments(order_id) if f.get("status") == "success"]
+        # A fulfillment the shop is still processing (pending/open) counts: matching only finished
+        # ones would post a second fulfillment for the same parcel.
+        done = [f for f in await self._fulfillments(order_id) if f.get("status") in LIVE_FULFILLMENT_STATUSES]
         already = _matching_fulfillment(done, lines, tracking)
         if already is not None:
             return already

@@ -153,6 +153,7 @@ class FakeShopify(ShopStore):
         order = base + "/orders/{order_id:int}"
         table: list[tuple[str, Handler, str]] = [
             (base + "/shop.json", self._get_shop, "GET"),
+            (base + "/locations.json", self._list_locations, "GET"),
             (base + "/orders.json", self._list_orders, "GET"),
             (order + ".json", self._get_order, "GET"),
             (order + "/fulfillment_orders.json", self._list_fulfillment_orders, "GET"),
@@ -236,6 +237,9 @@ class FakeShopify(ShopStore):
         return {
             "shop": {"id": SHOP_ID, "name": "Waybill Test Shop", "myshopify_domain": "waybill-test.myshopify.com"}
         }, 200
+
+    async def _list_locations(self, request: Request) -> tuple[Any, int]:
+        return {"locations": self.locations()}, 200
 
     async def _list_orders(self, request: Request) -> tuple[Any, int]:
         query = dict(request.query_params)

@@ -9,6 +9,13 @@ Json = dict[str, Any]
 SHOP_ID = 548380009
 LOCATION_IDS = (24826418, 24826419)
 LOCATION_NAMES = {24826418: "Main Warehouse", 24826419: "Overflow Warehouse"}
+LOCATION_ADDRESSES: dict[int, Json] = {
+    24826418: {"address1": "1200 Industrial Pkwy", "address2": None, "city": "Louisville", "zip": "40209",
+               "province": "Kentucky", "province_code": "KY", "phone": "+1 502-555-0110"},
+    24826419: {"address1": "88 Commerce Dr", "address2": "Dock 3", "city": "Columbus", "zip": "43219",
+               "province": "Ohio", "province_code": "OH", "phone": None},
+}  # fmt: skip
+LOCATIONS_CREATED_AT = "2025-01-06T09:00:00-05:00"
 EVENT_STATUSES = frozenset(
     {
         "label_printed",
@@ -84,7 +91,18 @@ def line_item(line_id: int, spec: Json) -> Json:
         "properties": [],
         "tax_lines": [],
         "discount_allocations": [],
+        "duties": [],
+        "variant_inventory_management": "shopify",
+        "total_discount": "0.00",
+        "price_set": money_set(spec.get("price", "10.00")),
+        "total_discount_set": money_set("0.00"),
     }
+
+
+def money_set(amount: str, currency: str = "USD") -> Json:
+    """Shopify's *_set money fields: the same amount in shop and presentment currency (one-currency fake shop)."""
+    money = {"amount": amount, "currency_code": currency}
+    return {"shop_money": dict(money), "presentment_money": dict(money)}
 
 
 def order(order_id: int, number: int, items: list[Json], ship_to: Json, stamp: str) -> Json:
@@ -144,6 +162,7 @@ def fulfillment_order(fo_id: int, order: Json, location_id: int, items: list[Jso
         "shop_id": SHOP_ID,
         "order_id": order["id"],
         "assigned_location_id": location_id,
+        "fulfillment_service_handle": "manual",
         "request_status": "unsubmitted",
         "status": "open",
         "created_at": order["created_at"],
@@ -166,7 +185,7 @@ def fulfillment_order(fo_id: int, order: Json, location_id: int, items: list[Jso
                 "phone",
             )
         }
-        | {"email": order["email"]},
+        | {"id": fo_id + 5, "email": order["email"]},
         "line_items": [
             {
                 "id": fo_line_id,
@@ -187,6 +206,10 @@ def fulfillment_order(fo_id: int, order: Json, location_id: int, items: list[Jso
             "location_id": location_id,
             "name": LOCATION_NAMES.get(location_id),
             "country_code": "US",
+            **{
+                key: LOCATION_ADDRESSES[location_id][key]
+                for key in ("address1", "address2", "city", "phone", "province", "zip")
+            },
         },
         "merchant_requests": [],
     }
@@ -241,4 +264,30 @@ def event(event_id: int, fulfillment: Json, status: str, message: str | None, st
         "latitude": None,
         "longitude": None,
         "estimated_delivery_at": None,
+    }
+
+
+def location(location_id: int) -> Json:
+    """A GET locations.json entry in the Admin REST 2026-07 shape (the 2015 shape's `deleted_at` is gone)."""
+    place = LOCATION_ADDRESSES[location_id]
+    return {
+        "id": location_id,
+        "name": LOCATION_NAMES[location_id],
+        "address1": place["address1"],
+        "address2": place["address2"],
+        "city": place["city"],
+        "zip": place["zip"],
+        "province": place["province"],
+        "country": "US",
+        "phone": place["phone"],
+        "created_at": LOCATIONS_CREATED_AT,
+        "updated_at": LOCATIONS_CREATED_AT,
+        "country_code": "US",
+        "country_name": "United States",
+        "province_code": place["province_code"],
+        "legacy": False,
+        "active": True,
+        "admin_graphql_api_id": f"gid://shopify/Location/{location_id}",
+        "localized_country_name": "United States",
+        "localized_province_name": place["province"],
     }

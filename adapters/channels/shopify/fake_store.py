@@ -84,6 +84,10 @@ class ShopStore:
     def fulfillments(self, order_id: int | str) -> list[Json]:
         return copy.deepcopy(self._order(order_id)["fulfillments"])
 
+    def locations(self) -> list[Json]:
+        """The shop's locations, in id order like GET locations.json; FOs are assigned to these."""
+        return [fake_data.location(location_id) for location_id in fake_data.LOCATION_IDS]
+
     def events(self, fulfillment_id: int | str) -> list[Json]:
         return copy.deepcopy(self._events.get(int(fulfillment_id), []))
 
