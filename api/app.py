@@ -20,6 +20,7 @@ from adapters.config import Settings
 from adapters.persistence.accounts import ApiPrincipal, authenticate_api_key
 from adapters.persistence.repositories import TortoiseLabelRepository
 from adapters.runtime import Runtime
+from api import webhooks
 from api.context import Context
 from api.loaders import Loaders
 from api.schema import schema
@@ -181,6 +182,7 @@ def create_app(
         Route("/labels/{shipment_id:int}.{fmt}", download_label),
         Route("/graphql", AuthGate(graphql), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Mount("/webhooks", routes=webhooks.ROUTES),
         *sandbox_mounts,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

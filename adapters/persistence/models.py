@@ -45,11 +45,32 @@ class Channel(Model):
     last_synced_at = fields.DatetimeField(null=True)
     next_sync_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
+    #: Syncs failed in a row (reset by a success): drives the backoff and shows on the channel.
+    consecutive_failures = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "channels"
+
+
+class WebhookDelivery(Model):
+    """A platform's webhook, recorded under its event id before anything else: a redelivery is dropped."""
+
+    id = fields.BigIntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="webhook_deliveries", on_delete=fields.CASCADE)
+    channel = fields.ForeignKeyField("models.Channel", related_name="webhook_deliveries", on_delete=fields.CASCADE)
+    event_id = fields.CharField(max_length=200)
+    topic = fields.CharField(max_length=100, default="")
+    body = fields.TextField()  # the verified payload, for the worker that imports it
+    status = fields.CharField(max_length=16, default="RECEIVED")  # RECEIVED, PROCESSED, FAILED
+    error = fields.TextField(null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+        unique_together = (("channel", "event_id"),)
 
 
 class Order(Model):
