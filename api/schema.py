@@ -11,9 +11,11 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from api.channels.resolvers import (
     ChannelQueries,
     ConnectChannelPayload,
+    ReconnectChannelPayload,
     SyncChannelPayload,
     TestChannelConnectionPayload,
     connect_channel,
+    reconnect_channel,
     sync_channel,
     test_channel_connection,
 )
@@ -61,6 +63,10 @@ class Mutation:
     import_orders_csv: ImportOrdersCsvPayload = strawberry.mutation(
         resolver=import_orders_csv,
         description="Import a CSV file of orders (multipart request); bad rows are reported, good ones imported.",
+    )
+    reconnect_channel: ReconnectChannelPayload = strawberry.mutation(
+        resolver=reconnect_channel,
+        description="After NEEDS_REAUTH: check (new) credentials, mark the channel CONNECTED and resume syncing.",
     )
     test_channel_connection: TestChannelConnectionPayload = strawberry.mutation(
         resolver=test_channel_connection,

@@ -203,6 +203,21 @@ class Channel:
     last_synced_at: datetime | None = None
     last_error: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    consecutive_failures: int = 0
+    next_sync_at: datetime | None = None
+    created_at: datetime | None = None
+
+    #: A channel is stale after this many of its intervals without a successful sync.
+    STALE_AFTER_INTERVALS = 3
+
+    def is_stale(self, now: datetime) -> bool:
+        """Not synced successfully for longer than three intervals (or never, three intervals after connecting)."""
+        if self.state is ConnectionState.DISABLED:
+            return False
+        since = self.last_synced_at or self.created_at
+        if since is None:
+            return False
+        return (now - since).total_seconds() > self.STALE_AFTER_INTERVALS * self.sync_interval_seconds
 
 
 @dataclass

@@ -14,13 +14,14 @@ from adapters.persistence.repositories import ConcurrentUpdate
 from adapters.runtime import Runtime
 from domain import services
 from domain.model import ConnectionState, SyncStatus, SyncTrigger
-from domain.ports import ChannelAuthFailed, ChannelFailure
+from domain.ports import ChannelAuthFailed, ChannelFailure, ChannelThrottled
 
 log = logging.getLogger(__name__)
 
 #: Poll a little before the cursor: a late-committed order on the channel is not missed.
 OVERLAP = timedelta(minutes=5)
 LOCK_TTL_MS = 120_000
+MAX_BACKOFF_S = 3600.0
 PAGE_ATTEMPTS = 3
 
 
@@ -94,7 +95,9 @@ async def sync_channel(ctx: dict[str, Any], channel_id: int, run_id: int | None 
         run.status, run.finished_at, run.cursor_after = SyncStatus.SUCCEEDED.value, _now(), channel.sync_cursor
         await _save_run(runtime, run)
         next_sync = _now() + timedelta(seconds=channel.sync_interval_seconds)
-        await models.Channel.filter(id=channel_id).update(last_synced_at=_now(), next_sync_at=next_sync)
+        await models.Channel.filter(id=channel_id).update(
+            last_synced_at=_now(), next_sync_at=next_sync, consecutive_failures=0
+        )
         # Only a channel still healthy or in plain ERROR is cleared: a NEEDS_REAUTH flag raised
         # meanwhile (e.g. by a refused write) stays until the merchant reconnects.
         await models.Channel.filter(
@@ -163,16 +166,42 @@ async def _import_page(runtime: Runtime, channel: models.Channel, orders: list[A
     raise AssertionError("unreachable")
 
 
+def failure_backoff(failures: int, interval_s: int, retry_after: float | None) -> float:
+    """Seconds to the next try after `failures` failed syncs in a row: doubling from a minute, capped at
+    the longer of an hour and the channel's own interval, never sooner than the platform asked."""
+    delay = min(60.0 * 2 ** max(0, failures - 1), max(MAX_BACKOFF_S, float(interval_s)))
+    return max(delay, retry_after or 0.0)
+
+
 async def _fail(runtime: Runtime, channel: models.Channel, run: models.SyncRun, exc: ChannelFailure) -> None:
+    title = _platform(channel)
+    fields = ["state", "last_error", "next_sync_at", "consecutive_failures", "updated_at"]
+    if isinstance(exc, ChannelThrottled):
+        # Not the channel's fault and not a failure: the cursor kept every committed page, so the
+        # next run resumes where this one stopped, as soon as the platform allows.
+        wait = max(1.0, exc.retry_after or 0.0)
+        message = f"{title} asked Waybill to slow down; the sync resumes in {wait:.0f} s from where it stopped."
+        channel.next_sync_at = _now() + timedelta(seconds=wait)
+        await channel.save(update_fields=["next_sync_at", "updated_at"])
+        run.status, run.finished_at, run.error = SyncStatus.FAILED.value, _now(), message
+        await _save_run(runtime, run)
+        log.info("sync of channel %s throttled for %.0fs", channel.id, wait)
+        return
+    channel.consecutive_failures += 1
     if isinstance(exc, ChannelAuthFailed):
         channel.state = ConnectionState.NEEDS_REAUTH.value
-        message = f"The store refused Waybill's access ({exc.message}). Reconnect the channel to resume syncing."
+        message = f"{title} refused Waybill's access ({exc.message}). Reconnect the channel to resume syncing."
     else:
         channel.state = ConnectionState.ERROR.value
-        message = f"The store could not be reached or refused the request: {exc.message}. Waybill will try again."
+        delay = failure_backoff(channel.consecutive_failures, channel.sync_interval_seconds, exc.retry_after)
+        message = (
+            f"{title} could not be reached or refused the request: {exc.message}. "
+            f"Waybill will try again in {_duration(delay)}"
+            + (f" ({channel.consecutive_failures} failures in a row)." if channel.consecutive_failures > 1 else ".")
+        )
+        channel.next_sync_at = _now() + timedelta(seconds=delay)
     channel.last_error = message
-    channel.next_sync_at = _now() + timedelta(seconds=max(60, exc.retry_after or 0))
-    await channel.save(update_fields=["state", "last_error", "next_sync_at", "updated_at"])
+    await channel.save(update_fields=fields)
     run.status, run.finished_at, run.error = SyncStatus.FAILED.value, _now(), message
     await _save_run(runtime, run)
     log.warning("sync of channel %s failed: %s", channel.id, exc.message)
@@ -199,6 +228,19 @@ async def _save_run(runtime: Runtime, run: models.SyncRun) -> None:
 
 def _run_data(run: models.SyncRun) -> dict[str, Any]:
     return {"status": run.status, "pages": run.pages, "fetched": run.fetched, "created": run.created}
+
+
+def _platform(channel: models.Channel) -> str:
+    spec = spec_for(channel.kind)
+    return spec.title if spec else "The store"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 def _now() -> datetime:

@@ -226,6 +226,9 @@ def channel(row: models.Channel) -> Channel:
         last_synced_at=row.last_synced_at,
         last_error=row.last_error,
         settings=dict(row.settings or {}),
+        consecutive_failures=row.consecutive_failures,
+        next_sync_at=row.next_sync_at,
+        created_at=row.created_at,
     )
 
 

@@ -45,6 +45,25 @@ class ConnectChannelPayload:
     user_errors: list[UserError] = strawberry.field(description="What is wrong with the input.")
 
 
+@strawberry.input(
+    description="Resume a channel that needs re-authorisation (or was in error), optionally with new credentials."
+)
+class ReconnectChannelInput:
+    channel_id: strawberry.ID = strawberry.field(description="The channel.")
+    credentials: ChannelCredentialsInput | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="New credentials for the channel's platform; omitted: the stored ones are checked again.",
+    )
+
+
+@strawberry.type(description="Result of reconnectChannel.")
+class ReconnectChannelPayload:
+    channel: Channel | None = strawberry.field(
+        description="The channel, CONNECTED again; a sync resumed from its cursor."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it could not reconnect.")
+
+
 @strawberry.input(description="Check that Waybill can still reach a connected channel with its stored credentials.")
 class TestChannelConnectionInput:
     channel_id: strawberry.ID = strawberry.field(description="The channel.")
@@ -139,6 +158,47 @@ async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChan
     return ConnectChannelPayload(channel=channel, user_errors=errors)
 
 
+async def reconnect_channel(info: Info, input: ReconnectChannelInput) -> ReconnectChannelPayload:
+    context = info.context
+
+    async def run() -> Channel:
+        context.require("manage_channels")
+        channel_id = ids.decode("Channel", input.channel_id, "channelId")
+        row = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
+        if row is None:
+            raise NotFound("Channel", ["channelId"])
+        kind = model.ChannelKind(row.kind)
+        if input.credentials is not None:
+            fresh = await _checked_credentials(context, kind, credentials_from_input(kind, input.credentials))
+            await models.Channel.filter(id=channel_id).update(credentials=context.runtime.secrets.encrypt(fresh))
+        else:
+            await _check_stored(context, channel_id, SPECS[kind].title)
+        # The cursor is untouched: the sync resumes where the refused one stopped.
+        await models.Channel.filter(id=channel_id).update(
+            state=model.ConnectionState.CONNECTED.value, last_error=None, consecutive_failures=0
+        )
+        async with context.runtime.uow(context.actor) as uow:
+            uow.add_event(context.account_id, "CHANNEL_RECONNECTED", {"kind": kind.value}, channel_id=channel_id)
+        if SPECS[kind].fields:
+            await start_sync_run(context.runtime, context.account_id, channel_id, model.SyncTrigger.MANUAL)
+        return Channel.from_domain(mapping.channel(await models.Channel.get(id=channel_id)))
+
+    channel, errors = await refusals(run)
+    return ReconnectChannelPayload(channel=channel, user_errors=errors)
+
+
+async def _check_stored(context: Any, channel_id: int, title: str) -> str:
+    """A worker calls the platform with the stored credentials; the store's name, or the refusal."""
+    job_id = f"check-channel:{channel_id}:{uuid.uuid4().hex}"
+    await context.runtime.enqueue("check_stored_connection", channel_id, job_id=job_id)
+    outcome = await wait_for_job(context.runtime, job_id, CHECK_WAIT_SECONDS)
+    refusal = _refusal(title, outcome)
+    if refusal is not None:
+        raise refusal
+    assert isinstance(outcome, dict)
+    return str(outcome["store"])
+
+
 async def test_channel_connection(info: Info, input: TestChannelConnectionInput) -> TestChannelConnectionPayload:
     context = info.context
 
@@ -148,15 +208,7 @@ async def test_channel_connection(info: Info, input: TestChannelConnectionInput)
         row = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
         if row is None:
             raise NotFound("Channel", ["channelId"])
-        spec = SPECS[model.ChannelKind(row.kind)]
-        job_id = f"check-channel:{channel_id}:{uuid.uuid4().hex}"
-        await context.runtime.enqueue("check_stored_connection", channel_id, job_id=job_id)
-        outcome = await wait_for_job(context.runtime, job_id, CHECK_WAIT_SECONDS)
-        refusal = _refusal(spec.title, outcome)
-        if refusal is not None:
-            raise refusal
-        assert isinstance(outcome, dict)
-        return str(outcome["store"])
+        return await _check_stored(context, channel_id, SPECS[model.ChannelKind(row.kind)].title)
 
     store_name, errors = await refusals(run)
     return TestChannelConnectionPayload(ok=store_name is not None, store_name=store_name, user_errors=errors)

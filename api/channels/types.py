@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -32,11 +32,19 @@ class Channel:
         description="What the platform lets Waybill do (e.g. UNDO_SHIPMENT)."
     )
     limitations: list[str] = strawberry.field(description="What the platform cannot do, in plain words.")
+    consecutive_failures: int = strawberry.field(description="Syncs failed in a row; each doubles the wait.")
+    next_sync_at: datetime | None = strawberry.field(description="When the next scheduled sync (or retry) runs.")
+    stale: bool = strawberry.field(
+        description="No successful sync for longer than three sync intervals: the orders shown may be out of date."
+    )
 
     @classmethod
     def from_domain(cls, channel: model.Channel) -> Channel:
         spec = spec_for(channel.kind)
         return cls(
+            consecutive_failures=channel.consecutive_failures,
+            next_sync_at=channel.next_sync_at,
+            stale=channel.is_stale(datetime.now(UTC)),
             platform=spec.title if spec else channel.kind.value,
             capabilities=sorted(spec.capabilities) if spec else [],
             limitations=list(spec.limitations) if spec else [],
