@@ -74,11 +74,20 @@ class SyncRun:
     unchanged: int = strawberry.field(description="Orders fetched again with no change.")
     failed: int = strawberry.field(description="Orders that could not be imported.")
     error: str | None = strawberry.field(description="Why the run failed.")
+    direction: str = strawberry.field(description="IMPORT (orders in from the channel).")
+    duration_seconds: float | None = strawberry.field(description="From start to end; null while it runs.")
+    cursor_before: datetime | None = strawberry.field(description="The channel's cursor when the run started.")
+    cursor_after: datetime | None = strawberry.field(description="The cursor after it: orders changed before are in.")
 
     @classmethod
     def from_domain(cls, run: model.SyncRun) -> SyncRun:
         assert run.id is not None
+        duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
         return cls(
+            direction=run.direction,
+            duration_seconds=duration,
+            cursor_before=run.cursor_before,
+            cursor_after=run.cursor_after,
             id=strawberry.ID(ids.encode("SyncRun", run.id)),
             channel_id=strawberry.ID(ids.encode("Channel", run.channel_id)),
             trigger=run.trigger,

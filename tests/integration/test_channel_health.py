@@ -23,7 +23,7 @@ mutation($input: ReconnectChannelInput!) { reconnectChannel(input: $input) {
 } }"""
 SYNC = "mutation($id: ID!) { syncChannel(input: {channelId: $id}) { syncRun { id } userErrors { code message } } }"
 CHANNEL = "query($id: ID!) { channel(id: $id) { state lastError consecutiveFailures nextSyncAt stale lastSyncedAt } }"
-RUNS = "query($id: ID!) { syncRuns(channelId: $id) { id status error created } }"
+RUNS = "query($id: ID!) { syncRuns(channelId: $id) { id status error created trigger durationSeconds cursorBefore cursorAfter } }"
 ORDERS = "query { orders(first: 50) { edges { node { number } } } }"
 
 
