@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise, connections
 from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from adapters.persistence import models
 from adapters.persistence.accounts import (
@@ -102,17 +103,20 @@ async def setup_account() -> tuple[int, Channel]:
 
 # --- migrations and connection settings ---------------------------------------------------
 
+#: Every migration, in order: a new one is added here on purpose, with a test of its upgrade.
+MIGRATIONS = ["0001_initial", "0002_sync_engine"]
+
 
 @pytest.mark.db
 async def test_migrations_apply_to_an_empty_database_then_do_nothing_and_keep_data(blank_database: Database) -> None:
-    assert await init_db(blank_database.url, blank_database.data_dir) == ["0001_initial"]
+    assert await init_db(blank_database.url, blank_database.data_dir) == MIGRATIONS
     account_id = await create_account("Kept")
     await close_db()
 
     assert await init_db(blank_database.url, blank_database.data_dir) == []
     assert (await models.Account.get(id=account_id)).name == "Kept"
     applied = await connections.get("default").execute_query_dict('SELECT name FROM "tortoise_migrations"')
-    assert [row["name"] for row in applied] == ["0001_initial"]
+    assert sorted(row["name"] for row in applied) == MIGRATIONS
 
 
 @pytest.mark.db
@@ -136,7 +140,7 @@ async def test_processes_starting_at_once_migrate_exactly_once(blank_database: D
     results = [await process.communicate() for process in processes]
     assert [process.returncode for process in processes] == [0, 0, 0], [err.decode() for _, err in results]
     outputs = sorted(out.decode().strip() for out, _ in results)
-    assert outputs == ["['0001_initial']", "[]", "[]"]
+    assert outputs == [str(MIGRATIONS), "[]", "[]"]
 
 
 @pytest.mark.db
@@ -558,3 +562,25 @@ def _channel_order_like(row: models.Order, updated: datetime) -> ChannelOrder:
         channel_created_at=row.channel_created_at,
         customer_name="Someone Else",
     )
+
+
+@pytest.mark.db
+async def test_upgrading_from_the_first_release_keeps_channels_and_adds_webhook_deliveries(
+    blank_database: Database,
+) -> None:
+    """A database made by 0001 only (the first release) upgrades in place: its channels keep their data."""
+    config = database_config(blank_database.url, blank_database.data_dir)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+    executor = MigrationExecutor(connections.get("default"), config["apps"])
+    await executor.migrate(targets=[MigrationTarget(app_label="models", name="0001_initial")])
+    await connections.get("default").execute_query(
+        "INSERT INTO accounts (name, created_at) VALUES ('Old', CURRENT_TIMESTAMP)"
+    )
+    await close_db()
+
+    assert await init_db(blank_database.url, blank_database.data_dir) == MIGRATIONS[1:]
+    account = await models.Account.get(name="Old")
+    channel = await models.Channel.create(account_id=account.id, kind="SHOPIFY", name="Kept")
+    assert (await models.Channel.get(id=channel.id)).consecutive_failures == 0
+    await models.WebhookDelivery.create(account_id=account.id, channel_id=channel.id, event_id="e1", body="{}")
+    assert await models.WebhookDelivery.filter(channel_id=channel.id).count() == 1
