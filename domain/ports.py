@@ -152,8 +152,11 @@ class PurchasedLabel:
     tracking_url: str
     amount: Decimal
     currency: str
+    #: A carrier that sells one format per label leaves the other empty (b"").
     pdf: bytes
     zpl: bytes
+    #: Who moves the parcel ("USPS") when an aggregator (EasyPost, Shippo) sold the label.
+    carrier_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,20 @@ class TrackingInfo:
 
 
 class CarrierFailure(Exception):
-    def __init__(self, message: str, retryable: bool = True) -> None:
+    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.retry_after = retry_after  # the carrier's wait (429), for a job to defer by
+
+
+class PurchasePending(CarrierFailure):
+    """The carrier accepted the purchase but has not finished it (Shippo's QUEUED/WAITING): ask again
+    with the same idempotency key; `carrier_reference` is the carrier's id of the purchase."""
+
+    def __init__(self, message: str, carrier_reference: str) -> None:
+        super().__init__(message, retryable=True)
+        self.carrier_reference = carrier_reference
 
 
 class VoidRejected(Exception):

@@ -144,6 +144,7 @@ def test_purchased_label_from_the_real_bought_shipment() -> None:
     assert label.tracking_url == "https://track.easypost.com/djE6dHJrX2JlYmU3MzU3Y2M3ZTRlYmM5MjQ4YmRkNzE5MTA4NGFm"
     assert (label.amount, label.currency) == (Decimal("8.20"), "USD")
     assert (label.pdf, label.zpl) == (b"%PDF-", b"^XA")
+    assert label.carrier_name == shipment["selected_rate"]["carrier"] == "USPS", "who moves the parcel"
 
 
 def test_a_png_label_still_needs_both_formats_converted() -> None:

@@ -114,9 +114,10 @@ def test_track_without_history_uses_the_current_status_as_its_only_event() -> No
 
 def test_successful_transaction_becomes_a_purchased_label() -> None:
     transaction = fixture("transaction_success.json")
-    rate = {"object_id": transaction["rate"], "amount": "7.85", "currency": "USD"}
+    rate = {"object_id": transaction["rate"], "amount": "7.85", "currency": "USD", "provider": "USPS"}
 
     label = mapper.purchased_label(transaction, rate, b"%PDF-1.4 label")
+    assert label.carrier_name == "USPS"
 
     assert label.carrier_label_id == "f3b5b88d350b4a02922dcec49b781ffd"
     assert label.tracking_number == "9205590164917310132354"

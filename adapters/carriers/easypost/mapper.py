@@ -239,6 +239,7 @@ def purchased_label_from_wire(shipment: Mapping[str, Any], pdf: bytes, zpl: byte
         currency=str(rate.get("currency") or "USD"),
         pdf=pdf,
         zpl=zpl,
+        carrier_name=str(rate.get("carrier") or "") or None,
     )
 
 

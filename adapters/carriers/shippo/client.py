@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.carriers.shippo import mapper
+from domain import ports
 from domain.model import RefundStatus
 from domain.ports import CarrierFailure, PurchasedLabel, Rate, RateRequest, TrackingInfo, VoidRejected
 
@@ -30,11 +31,11 @@ LABEL_FILE_TYPES = ("PDF_4x6", "ZPLII")
 DEFAULT_POLL_DELAYS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # ~4.5 s in all
 
 
-class PurchasePending(CarrierFailure):
-    """The carrier accepted the purchase but has not finished it: retry later with the same idempotency key."""
+class PurchasePending(ports.PurchasePending):
+    """Shippo's transaction is still QUEUED/WAITING: retry later with the same idempotency key."""
 
     def __init__(self, message: str, transaction_id: str) -> None:
-        super().__init__(message, retryable=True)
+        super().__init__(message, carrier_reference=transaction_id)
         self.transaction_id = transaction_id
 
 

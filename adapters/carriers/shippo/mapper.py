@@ -232,6 +232,7 @@ def purchased_label(transaction: Mapping[str, Any], rate: Mapping[str, Any], lab
         currency=str(rate.get("currency") or "USD"),
         pdf=label if kind == "pdf" else b"",
         zpl=label if kind == "zpl" else b"",
+        carrier_name=str(rate.get("provider") or "") or None,
     )
 
 
