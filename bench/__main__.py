@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox
-from bench import machine, report, run
+from bench import machine, report, run, webhooks
 from bench.profiling import REPO
 
 
@@ -38,11 +38,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated: sqlite, postgres (needs DATABASE_URL)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled runs")
+    parser.add_argument("--webhooks", type=int, default=_env_int("WAYBILL_BENCH_WEBHOOKS", 200))
+    parser.add_argument(
+        "--webhooks-only",
+        action="store_true",
+        help="only the webhook benchmark; prints, leaves docs/BENCHMARKS.md alone (its block holds every section)",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    if args.orders < 1 or args.repeat < 1 or args.requests < 1:
-        parser.error("--orders, --repeat and --requests must be at least 1")
+    if args.orders < 1 or args.repeat < 1 or args.requests < 1 or args.webhooks < 1:
+        parser.error("--orders, --repeat, --requests and --webhooks must be at least 1")
     if "postgres" in args.backends and not os.environ.get("DATABASE_URL"):
         parser.error("the postgres backend needs DATABASE_URL (a server where databases may be created)")
     return args
@@ -51,8 +57,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> list[report.BackendResult]:
     results = []
     for kind in [k.strip() for k in args.backends.split(",") if k.strip()]:
+        if args.webhooks_only:
+            results.append(report.BackendResult(kind, []))
+        else:
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results.append(pool.submit(run.backend_process, kind, args).result())
+        run.log(f"{kind}: webhook benchmark, {args.webhooks} deliveries")
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results.append(pool.submit(run.backend_process, kind, args).result())
+            results[-1].webhooks = pool.submit(webhooks.webhook_process, kind, args).result()
     return results
 
 
@@ -69,7 +81,7 @@ def cli(argv: list[str] | None = None) -> int:
     lines = report.section(about, command.strip(), args.repeat, results)
     print("\n".join(lines))
     run.log(f"done in {time.perf_counter() - started:.0f} s")
-    if not args.no_write:
+    if not args.no_write and not args.webhooks_only:
         report.write(args.output, lines)
         run.log(f"results written to {args.output}")
     return 0

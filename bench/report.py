@@ -10,6 +10,8 @@ from bench.machine import Machine
 from bench.profiling import Profile, describe
 from bench.query import QueryMeasure
 from bench.stats import median, ratio, spread
+from bench.webhooks import WebhookMeasure
+from bench.webhooks import rows as webhook_rows
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
@@ -21,6 +23,7 @@ class BackendResult:
     imports: list[ImportMeasure]
     query: QueryMeasure | None = None
     profiles: list[Profile] = field(default_factory=list)
+    webhooks: WebhookMeasure | None = None
 
 
 def _row(cells: list[str]) -> str:
@@ -172,11 +175,14 @@ def section(machine: Machine, command: str, repeat: int, results: list[BackendRe
     ]
     for result in results:
         out += ["", f"### {result.kind}", ""]
-        out += import_rows(result)
+        if result.imports:
+            out += import_rows(result)
         if result.query is not None:
             out += ["", *query_rows(result.query)]
             out += ["", "Statements per GraphQL request:", ""]
             out += [f"- `{statement}`" for statement in result.query.query_log]
+        if result.webhooks is not None:
+            out += [*([""] if result.imports else []), *webhook_rows(result.webhooks)]
         for profile in result.profiles:
             out += ["", "```", *describe(profile), "```"]
     return out

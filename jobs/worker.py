@@ -17,6 +17,7 @@ from jobs.outbox import deliver_outbox
 from jobs.shipping import purchase_label, track_shipments, void_label
 from jobs.sync import sync_channel
 from jobs.tick import tick
+from jobs.webhooks import process_webhook
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ FUNCTIONS = [
     track_shipments,
     check_connection,
     check_stored_connection,
+    process_webhook,
 ]
 
 

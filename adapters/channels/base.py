@@ -63,6 +63,39 @@ class CredentialField:
     url: bool = False  # must be https (http only for this machine: fakes and sandboxes)
 
 
+Headers = Mapping[str, str]
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """A request header by name, whatever its case (Starlette's Headers, or a plain dict in tests)."""
+    wanted = name.lower()
+    return next((str(value) for key, value in headers.items() if str(key).lower() == wanted), None)
+
+
+def _no_ping(headers: Headers, body: bytes) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """How a platform signs and shapes its webhooks: `/webhooks/channels/{id}` and `process_webhook`
+    know nothing else per kind. All pure functions: the endpoint never calls the platform."""
+
+    #: (headers, raw body, secret) -> signed with the channel's secret; constant-time compare.
+    verify: Callable[[Headers, bytes, str], bool]
+    #: The platform's id for the event (redeliveries reuse it); None: the endpoint falls back to a body hash.
+    event_id: Callable[[Headers], str | None]
+    #: e.g. "orders/updated", "order.updated", "order.paid" (from a header or the body).
+    topic: Callable[[Headers, bytes], str]
+    #: (topic, body, credentials) -> the orders the payload carries, mapped exactly as the sync maps them
+    #: (same content hash); None: a thin payload, or one lacking what the mapping needs: sync instead.
+    orders: Callable[[str, bytes, Credentials], list[ChannelOrder] | None]
+    #: A platform's unsigned "is this URL alive" request (WooCommerce, on webhook creation): answered 200, not stored.
+    is_ping: Callable[[Headers, bytes], bool] = _no_ping
+    #: The credential holding the signing secret.
+    secret_field: str = "webhook_secret"
+
+
 class ClientFactory(Protocol):
     def __call__(
         self, credentials: Credentials, *, http: httpx.AsyncClient, store: CredentialStore, page_size: int | None = None
@@ -86,6 +119,8 @@ class ChannelSpec:
     #: lists by creation date): the cursor moves only once the last page is in, or a crash mid-sync
     #: would skip the orders changed earlier than a later page's newest.
     pages_in_update_order: bool = True
+    #: How the platform's order webhooks are verified and read; None: no webhooks, polling only.
+    webhooks: WebhookSpec | None = None
 
     def can(self, capability: ChannelCapability) -> bool:
         return capability in self.capabilities

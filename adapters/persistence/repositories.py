@@ -32,7 +32,8 @@ __all__ = [
 
 
 class ConcurrentUpdate(Exception):
-    """Someone saved the order since it was read (its version moved on): reload and retry the command."""
+    """Someone saved the order since it was read (its version moved on), or inserted it first: reload and
+    retry the command."""
 
     def __init__(self, order_id: int | None, version: int) -> None:
         super().__init__(f"Order {order_id} changed since version {version} was read")
@@ -97,9 +98,14 @@ class TortoiseOrderRepository:
         }
 
     async def add(self, order: Order, content_hash: str) -> Order:
-        row = await models.Order.create(
-            using_db=self._db, **mapping.order_values(order), content_hash=content_hash, version=order.version
-        )
+        """A concurrent import (webhook and poll) may insert the same (channel, external id) first: the
+        unique index refuses ours, and ConcurrentUpdate makes the command re-read and update instead."""
+        try:
+            row = await models.Order.create(
+                using_db=self._db, **mapping.order_values(order), content_hash=content_hash, version=order.version
+            )
+        except IntegrityError:
+            raise ConcurrentUpdate(None, order.version) from None
         order.id = row.id
         order.created_at = row.created_at
         order.updated_at = row.updated_at

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+
+from api.webhooks.channels import channel_webhook
 
 #: Mounted at /webhooks by api/app.py.
-ROUTES: list[BaseRoute] = []
+ROUTES: list[BaseRoute] = [
+    Route("/channels/{channel_id:int}", channel_webhook, methods=["POST"]),
+]

@@ -223,7 +223,12 @@ def test_parse_document_rejects_other_documents_readably(doc: Any, message: str)
 def test_spec_reads_documents_and_declares_what_etsy_can_do() -> None:
     assert SPEC.kind is ChannelKind.ETSY
     assert SPEC.parse_document is parse_document
-    assert {f.name for f in SPEC.fields if f.secret} == {"shared_secret", "access_token", "refresh_token"}
+    assert {f.name for f in SPEC.fields if f.secret} == {
+        "shared_secret",
+        "access_token",
+        "refresh_token",
+        "webhook_secret",
+    }
     assert SPEC.defaults == {
         "api_url": "https://api.etsy.com",
         "token_url": "https://api.etsy.com/v3/public/oauth/token",

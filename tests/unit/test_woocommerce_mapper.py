@@ -280,6 +280,7 @@ def test_spec_describes_the_channel() -> None:
         ("site_url", False, True),
         ("consumer_key", False, False),
         ("consumer_secret", True, False),
+        ("webhook_secret", True, False),
     ]
     assert SPEC.can(ChannelCapability.UNDO_SHIPMENT)
     assert not SPEC.can(ChannelCapability.PARTIAL_LINES)  # a shipment cannot name its lines in Woo

@@ -6,15 +6,30 @@ front of it) implements: `client` talks HTTP, `mapper` translates, `fake` implem
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from adapters.channels.back_office.client import BackOfficeClient
-from adapters.channels.back_office.mapper import StatusWords, parse_document, to_channel_order, verify_webhook
-from adapters.channels.base import ChannelSpec, CredentialField, Credentials, CredentialStore
+from adapters.channels.back_office.mapper import (
+    EVENT_ID_HEADER,
+    StatusWords,
+    parse_document,
+    to_channel_order,
+    verify_webhook,
+)
+from adapters.channels.base import (
+    ChannelSpec,
+    CredentialField,
+    Credentials,
+    CredentialStore,
+    Headers,
+    WebhookSpec,
+    header,
+)
 from domain.model import ChannelCapability as Can
-from domain.model import ChannelKind
+from domain.model import ChannelKind, ChannelOrder
 
 
 def build_client(
@@ -30,6 +45,26 @@ def build_client(
         **options,
     )
 
+
+def _webhook_topic(headers: Headers, body: bytes) -> str:
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        return ""
+    return str(doc.get("type") or "") if isinstance(doc, dict) else ""
+
+
+def _webhook_orders(topic: str, body: bytes, credentials: Credentials) -> list[ChannelOrder] | None:
+    """Every event carries the whole order, read with the channel's own status words."""
+    return parse_document(json.loads(body), StatusWords.from_setting(credentials.get("statuses")))
+
+
+WEBHOOKS = WebhookSpec(
+    verify=verify_webhook,
+    event_id=lambda headers: header(headers, EVENT_ID_HEADER),
+    topic=_webhook_topic,
+    orders=_webhook_orders,
+)
 
 SPEC = ChannelSpec(
     kind=ChannelKind.BACK_OFFICE,
@@ -67,6 +102,7 @@ SPEC = ChannelSpec(
     ),
     build_client=build_client,
     parse_document=parse_document,
+    webhooks=WEBHOOKS,
     limitations=(
         "The back office keeps one status per order: a partly shipped order stays Unfulfilled (its shipped "
         "lines and tracking are recorded) and turns Shipping once every line has shipped.",

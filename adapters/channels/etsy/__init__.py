@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 
-from adapters.channels.base import ChannelSpec, CredentialField, Credentials, CredentialStore
+from adapters.channels.base import (
+    ChannelSpec,
+    CredentialField,
+    Credentials,
+    CredentialStore,
+    Headers,
+    WebhookSpec,
+    header,
+)
 from adapters.channels.etsy.client import DEFAULT_API_URL, DEFAULT_TOKEN_URL, EtsyClient
 from adapters.channels.etsy.mapper import parse_document, to_channel_order, verify_webhook
 from domain.model import ChannelCapability as Can
@@ -19,6 +30,22 @@ def build_client(
     """The credentials are passed on untouched (the store compares them); missing hosts fall back to Etsy's."""
     return EtsyClient(credentials, http=http, store=store, page_size=page_size)
 
+
+def _webhook_topic(headers: Headers, body: bytes) -> str:
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        return ""
+    return str(doc.get("event_type") or "") if isinstance(doc, dict) else ""
+
+
+#: Etsy's order events are thin ({event_type, resource_url, shop_id}): every one asks for a sync.
+WEBHOOKS = WebhookSpec(
+    verify=verify_webhook,
+    event_id=lambda headers: header(headers, "webhook-id"),
+    topic=_webhook_topic,
+    orders=lambda topic, body, credentials: None,
+)
 
 SPEC = ChannelSpec(
     kind=ChannelKind.ETSY,
@@ -40,10 +67,18 @@ SPEC = ChannelSpec(
             required=False,
             url=True,
         ),
+        CredentialField(
+            "webhook_secret",
+            "The signing secret (whsec_…) of your Etsy webhook subscription (webhook-signature); "
+            "leave empty to rely on polling.",
+            secret=True,
+            required=False,
+        ),
     ),
     capabilities=frozenset({Can.WRITE_BACK, Can.MULTIPLE_SHIPMENTS, Can.TOKEN_REFRESH}),
     build_client=build_client,
     parse_document=parse_document,
+    webhooks=WEBHOOKS,
     limitations=(
         "Etsy ships whole orders: the first tracking number marks the order shipped; later parcels add tracking numbers.",
         "Etsy stores no tracking URL; for carriers Etsy does not list, the carrier name and URL go in the note to the buyer.",

@@ -9,6 +9,8 @@ when the per-second budget is spent). Error texts are Etsy-like, not verified by
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ from starlette.routing import Route
 
 from adapters.channels.base import Credentials
 from adapters.channels.etsy.fake_store import ApiError, EtsyShop
+from adapters.channels.etsy.mapper import sign_webhook
 from adapters.channels.fakes import FaultInjector
 
 Handler = Callable[[Request], Awaitable[tuple[Any, int]]]
@@ -35,8 +38,17 @@ __all__ = ["ApiError", "FakeEtsy"]
 class FakeEtsy(EtsyShop):
     """One shop over HTTP. Drive it with the EtsyShop helpers; serve `app`; inspect `requests`."""
 
-    def __init__(self, *, per_second: int = 10, per_day: int = 10_000, **shop: Any) -> None:
+    def __init__(
+        self,
+        *,
+        per_second: int = 10,
+        per_day: int = 10_000,
+        webhook_secret: str = "whsec_" + base64.b64encode(b"fake-etsy-webhook-signing-key-32").decode(),
+        **shop: Any,
+    ) -> None:
         super().__init__(**shop)
+        self.webhook_secret = webhook_secret
+        self._webhooks = 0
         self.per_second = per_second
         self.per_day = per_day
         self.throttled = 0
@@ -61,7 +73,28 @@ class FakeEtsy(EtsyShop):
             "expires_at": expires_at,
             "api_url": base_url,
             "token_url": f"{base_url}/v3/public/oauth/token",
+            "webhook_secret": self.webhook_secret,
         }
+
+    def webhook(self, external_id: str, topic: str = "order.paid") -> tuple[dict[str, str], bytes]:
+        """What Etsy would POST about the receipt: a thin event pointing at it, Standard-Webhooks signed."""
+        self._webhooks += 1
+        body = json.dumps(
+            {
+                "event_type": topic,
+                "resource_url": f"https://api.etsy.com/v3/application/shops/{self.shop_id}/receipts/{external_id}",
+                "shop_id": str(self.shop_id),
+            },
+            separators=(",", ":"),
+        ).encode()
+        webhook_id, timestamp = f"msg_fake{self._webhooks:010d}", str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": sign_webhook(self.webhook_secret, webhook_id, timestamp, body),
+        }
+        return headers, body
 
     def throttle_next(self, n: int, retry_after: float = 1.0, **match: Any) -> None:
         self.faults.throttle_next(n, retry_after, **match)

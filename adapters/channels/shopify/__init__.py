@@ -9,6 +9,7 @@ import httpx
 from adapters.channels.base import ChannelSpec, CredentialField, Credentials, CredentialStore
 from adapters.channels.shopify.client import ShopifyClient
 from adapters.channels.shopify.mapper import fo_line_items_for, order_from_document, to_channel_order
+from adapters.channels.shopify.webhooks import WEBHOOKS
 from domain.model import ChannelCapability as Can
 from domain.model import ChannelKind
 
@@ -30,6 +31,13 @@ SPEC = ChannelSpec(
             "An Admin API access token (shpat_…) with read_orders, read_all_orders and write_fulfillments",
             secret=True,
         ),
+        CredentialField(
+            "webhook_secret",
+            "The app's client secret (API secret key), which signs its webhooks (X-Shopify-Hmac-Sha256); "
+            "for webhooks made in Settings > Notifications, the key shown there. Leave empty to rely on polling.",
+            secret=True,
+            required=False,
+        ),
     ),
     capabilities=frozenset(
         {
@@ -43,6 +51,7 @@ SPEC = ChannelSpec(
     ),
     build_client=build_client,
     parse_document=order_from_document,
+    webhooks=WEBHOOKS,
     limitations=("One tracking number per fulfillment; held fulfillment orders make the whole order back-ordered.",),
 )
 

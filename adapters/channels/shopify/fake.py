@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from adapters.channels.base import FakeShipment
 from adapters.channels.shopify.fake_data import SHOP_ID
 from adapters.channels.shopify.fake_store import ApiError, Json, ShopStore, to_int
+from adapters.channels.shopify.webhooks import sign_webhook
 
 Handler = Callable[[Request], Awaitable[tuple[Any, int]]]
 PAGE_INFO_COMPANIONS = frozenset({"page_info", "limit", "fields"})
@@ -60,6 +62,7 @@ class FakeShopify(ShopStore):
         self,
         *,
         access_token: str = "shpat_fake_token",
+        webhook_secret: str = "shpss_fake_client_secret",
         bucket_size: int = 40,
         leak_rate: float = 2.0,
         seed: int = 1,
@@ -67,6 +70,8 @@ class FakeShopify(ShopStore):
     ) -> None:
         super().__init__(seed=seed, shop_offset_hours=shop_offset_hours)
         self.access_token = access_token
+        self.webhook_secret = webhook_secret
+        self._webhooks = 0
         self.bucket_size = bucket_size
         self.leak_rate = leak_rate
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, query) as received
@@ -113,7 +118,23 @@ class FakeShopify(ShopStore):
         return self.rejected_by_bucket + self.injected_throttles
 
     def credentials(self, base_url: str) -> dict[str, Any]:
-        return {"shop_url": base_url, "access_token": self.access_token}
+        return {"shop_url": base_url, "access_token": self.access_token, "webhook_secret": self.webhook_secret}
+
+    def webhook(self, external_id: str, topic: str = "orders/updated") -> tuple[dict[str, str], bytes]:
+        """The headers and body Shopify would POST about the order (the REST order, HMAC-signed)."""
+        self._webhooks += 1
+        body = json.dumps(self.order(external_id), separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign_webhook(body, self.webhook_secret),
+            "X-Shopify-Shop-Domain": "waybill-test.myshopify.com",
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": f"b54557e4-bdd9-4b37-8a5f-bf7d{self._webhooks:08d}",
+            "X-Shopify-Event-Id": f"98880550-7158-44d4-b7cd-2c97{self._webhooks:08d}",
+            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
+        }
+        return headers, body
 
     def create_order(self, lines: list[tuple[str, str, int]], *, ready: bool = True) -> str:
         items = [{"sku": sku, "title": title, "quantity": qty, "price": "10.00"} for sku, title, qty in lines]

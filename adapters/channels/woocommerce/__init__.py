@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from adapters.channels.base import ChannelSpec, CredentialField, Credentials, CredentialStore
+from adapters.channels.base import (
+    ChannelSpec,
+    CredentialField,
+    Credentials,
+    CredentialStore,
+    Headers,
+    WebhookSpec,
+    header,
+)
 from adapters.channels.woocommerce.client import WooCommerceClient
 from adapters.channels.woocommerce.mapper import parse_document, to_channel_order, verify_webhook
 from domain.model import ChannelCapability as Can
-from domain.model import ChannelKind
+from domain.model import ChannelKind, ChannelOrder
 
 
 def build_client(
@@ -23,6 +34,32 @@ def build_client(
     )
 
 
+_PING = re.compile(rb"webhook_id=\d+")
+
+
+def _is_ping(headers: Headers, body: bytes) -> bool:
+    """WooCommerce POSTs `webhook_id=N` (a form, unsigned) when a webhook is saved; it must get a 2xx."""
+    return header(headers, "X-WC-Webhook-Signature") is None and _PING.fullmatch(body.strip()) is not None
+
+
+def _webhook_orders(topic: str, body: bytes, credentials: Credentials) -> list[ChannelOrder] | None:
+    """order.created/updated carry the REST order (the same JSON GET /orders returns); order.deleted only an id."""
+    if topic not in ("order.created", "order.updated", "order.restored"):
+        return None
+    order: Any = json.loads(body)
+    if not isinstance(order, Mapping) or "date_modified_gmt" not in order:
+        return None
+    return [to_channel_order(order)]
+
+
+WEBHOOKS = WebhookSpec(
+    verify=verify_webhook,
+    event_id=lambda headers: header(headers, "X-WC-Webhook-Delivery-ID"),
+    topic=lambda headers, body: header(headers, "X-WC-Webhook-Topic") or "",
+    orders=_webhook_orders,
+    is_ping=_is_ping,
+)
+
 SPEC = ChannelSpec(
     kind=ChannelKind.WOOCOMMERCE,
     title="WooCommerce",
@@ -32,10 +69,18 @@ SPEC = ChannelSpec(
         ),
         CredentialField("consumer_key", "A REST API consumer key (ck_…) with Read/Write permission"),
         CredentialField("consumer_secret", "The consumer secret (cs_…) shown with that key", secret=True),
+        CredentialField(
+            "webhook_secret",
+            "The Secret of your order webhooks (WooCommerce > Settings > Advanced > Webhooks), which signs them "
+            "(X-WC-Webhook-Signature); leave empty to rely on polling.",
+            secret=True,
+            required=False,
+        ),
     ),
     capabilities=frozenset({Can.WRITE_BACK, Can.MULTIPLE_SHIPMENTS, Can.TRACKING_URL, Can.UNDO_SHIPMENT}),
     build_client=build_client,
     parse_document=parse_document,
+    webhooks=WEBHOOKS,
     limitations=(
         "WooCommerce does not record which items a shipment holds: the order turns Completed when the last one ships.",
         "Tracking numbers go to the Shipment Tracking extension when installed, otherwise into customer order notes.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from adapters.channels.woocommerce.fake_store import (
     WooStore,
     invalid_param,
 )
+from adapters.channels.woocommerce.mapper import webhook_signature
 
 Handler = Callable[[Request], Awaitable[tuple[Any, int]]]
 ORDERBY = frozenset({"date", "id", "include", "title", "slug", "modified"})
@@ -52,11 +54,14 @@ class FakeWooCommerce(WooStore):
         consumer_secret: str = "cs_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b",
         site_name: str = "Fake Woo Store",
         site_offset_hours: int = -3,
+        webhook_secret: str = "wc-webhook-secret-4f1e0c2b",
     ) -> None:
         super().__init__(site_offset_hours=site_offset_hours)
         self.tracking_extension = tracking_extension
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
+        self.webhook_secret = webhook_secret
+        self._webhooks = 0
         self.site_name = site_name
         self.revoked = False
         self.throttled = 0
@@ -68,7 +73,30 @@ class FakeWooCommerce(WooStore):
     # --- FakeChannel control surface -------------------------------------------------------
 
     def credentials(self, base_url: str) -> Credentials:
-        return {"site_url": base_url, "consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret}
+        return {
+            "site_url": base_url,
+            "consumer_key": self.consumer_key,
+            "consumer_secret": self.consumer_secret,
+            "webhook_secret": self.webhook_secret,
+        }
+
+    def webhook(self, external_id: str, topic: str = "order.updated") -> tuple[dict[str, str], bytes]:
+        """The headers and body WooCommerce would POST about the order (the REST order, signed)."""
+        self._webhooks += 1
+        body = json.dumps(self.order(external_id), separators=(",", ":")).encode()
+        resource, _, event = topic.partition(".")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "WooCommerce/8.9.1 Hookshot (WordPress/6.5.3)",
+            "X-WC-Webhook-Source": "https://shop.example.com/",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": webhook_signature(body, self.webhook_secret),
+            "X-WC-Webhook-ID": "142",
+            "X-WC-Webhook-Delivery-ID": f"{self._webhooks:032x}",
+        }
+        return headers, body
 
     def revoke(self) -> None:
         """The merchant deleted the key pair in WooCommerce > Settings > Advanced > REST API."""
