@@ -123,7 +123,7 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
     page: str | None = None
     while True:
         result = await client.list_orders(since, page)
-        counts = await _import_page(runtime, channel, result.orders)
+        counts = await import_page(runtime, channel, result.orders)
         run.pages += 1
         for name in ("fetched", "created", "updated", "unchanged", "failed"):
             setattr(run, name, getattr(run, name) + getattr(counts, name))
@@ -152,7 +152,7 @@ async def _advance_cursor(channel: models.Channel, newest: datetime) -> None:
         await channel.save(update_fields=["sync_cursor", "updated_at"])
 
 
-async def _import_page(runtime: Runtime, channel: models.Channel, orders: list[Any]) -> services.ImportCounts:
+async def import_page(runtime: Runtime, channel: models.Channel, orders: list[Any]) -> services.ImportCounts:
     """A label bought or tracked on one of the page's orders meanwhile rolls the page back;
     the import is idempotent, so the page is simply read against the new state again."""
     for attempt in range(PAGE_ATTEMPTS):

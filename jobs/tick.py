@@ -14,6 +14,8 @@ from jobs.shipping import reconcile_purchases
 
 #: An outbox row this late was not picked up after its commit (enqueue lost): pick it up now.
 OUTBOX_GRACE = timedelta(seconds=10)
+#: A webhook recorded but never processed (crash before the enqueue, Redis lost the job).
+WEBHOOK_GRACE = timedelta(seconds=30)
 
 
 async def tick(ctx: dict[str, Any]) -> dict[str, int]:
@@ -21,11 +23,12 @@ async def tick(ctx: dict[str, Any]) -> dict[str, int]:
     now = datetime.now(UTC)
     syncs = await _due_syncs(runtime, now)
     writes = await _due_writes(runtime, now)
+    webhooks = await _stranded_webhooks(runtime, now)
     await reconcile_purchases(runtime)
     interval = runtime.settings.tracking_interval_seconds
     bucket = int(now.timestamp() // interval)
     await runtime.enqueue("track_shipments", job_id=f"track:{bucket}")
-    return {"syncs": syncs, "writes": writes}
+    return {"syncs": syncs, "writes": writes, "webhooks": webhooks}
 
 
 async def _due_syncs(runtime: Runtime, now: datetime) -> int:
@@ -49,3 +52,16 @@ async def _due_writes(runtime: Runtime, now: datetime) -> int:
     for order_id in order_ids:
         await runtime.enqueue_outbox(order_id)
     return len(order_ids)
+
+
+async def _stranded_webhooks(runtime: Runtime, now: datetime) -> int:
+    delivery_ids = await (
+        models.WebhookDelivery.filter(status="RECEIVED", received_at__lte=now - WEBHOOK_GRACE)
+        .order_by("id")
+        .limit(200)
+        .values_list("id", flat=True)
+    )
+    for delivery_id in delivery_ids:
+        # The endpoint's own job id: a job still queued or running is not doubled.
+        await runtime.enqueue("process_webhook", delivery_id, job_id=f"webhook:{delivery_id}")
+    return len(delivery_ids)

@@ -19,7 +19,7 @@ from adapters.persistence import models
 from adapters.persistence.repositories import ConcurrentUpdate
 from adapters.runtime import Runtime
 from domain.model import ConnectionState, SyncStatus, SyncTrigger
-from jobs.sync import _import_page, start_sync_run
+from jobs.sync import import_page, start_sync_run
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def process_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
         if orders is None:
             outcome = await request_sync(runtime, channel)
         else:
-            counts = await _import_page(runtime, channel, orders)
+            counts = await import_page(runtime, channel, orders)
             outcome = f"imported: {counts.created} created, {counts.updated} updated, {counts.unchanged} unchanged"
     except ConcurrentUpdate:
         if ctx.get("job_try", 1) < MAX_TRIES:

@@ -38,6 +38,20 @@ class Channel:
         description="No successful sync for longer than three sync intervals: the orders shown may be out of date."
     )
 
+    @strawberry.field(
+        description=(
+            "Where the platform should send its webhooks (null for platforms without signed webhooks). "
+            "Set the channel's webhookSecret to the secret the platform signs with."
+        )
+    )
+    def webhook_url(self, info: strawberry.Info) -> str | None:
+        spec = spec_for(self.kind)
+        if spec is None or spec.webhooks is None:
+            return None
+        context = info.context
+        base = context.runtime.settings.public_url or (str(context.request.base_url) if context.request else "")
+        return f"{base.rstrip('/')}/webhooks/channels/{ids.decode('Channel', self.id, 'id')}"
+
     @classmethod
     def from_domain(cls, channel: model.Channel) -> Channel:
         spec = spec_for(channel.kind)

@@ -26,6 +26,7 @@ BUY = """
 mutation($input: BuyLabelInput!) { buyLabel(input: $input) {
   shipment { id status trackingNumber } order { status } userErrors { field message code }
 } }"""
+WEBHOOK_URL = "query($id: ID!) { channel(id: $id) { webhookUrl } }"
 CANCEL = """
 mutation($input: CancelLabelInput!) { cancelLabel(input: $input) {
   shipment { id status } order { status } userErrors { field message code }
@@ -51,6 +52,8 @@ async def test_every_channel_in_one_account_and_labels_reach_each_platform(waybi
             assert result["userErrors"] == [], (kind, result["userErrors"])
             assert result["channel"]["platform"] == SPECS[kind].title
             channel_ids[result["channel"]["id"]] = kind
+            shown = await waybill.gql(WEBHOOK_URL, {"id": result["channel"]["id"]})
+            assert (shown["channel"]["webhookUrl"] is None) is (SPECS[kind].webhooks is None), (kind, shown)
 
         async def all_imported() -> dict[ChannelKind, dict[str, Any]]:
             edges = (await waybill.gql(ORDERS))["orders"]["edges"]
