@@ -9,6 +9,9 @@ from tortoise.models import Model
 class Account(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
+    #: Account-wide preferences (customer notifications: on/off, sender, reply-to, ...). Nullable so
+    #: that adding it to an existing table works on SQLite; read it as `row.settings or {}`.
+    settings = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -141,6 +144,14 @@ class Shipment(Model):
     refund_status = fields.CharField(max_length=32, null=True)
     channel_fulfillment_id = fields.CharField(max_length=100, null=True)
     error = fields.TextField(null=True)
+    #: The configured carrier account that sold the label (null: the built-in sandbox).
+    carrier_account_id = fields.IntField(null=True)
+    #: Who moves the parcel ("USPS") when an aggregator sold the label.
+    carrier_name = fields.CharField(max_length=64, null=True)
+    #: Waybill's name of the location (warehouse) the parcel leaves from.
+    location = fields.CharField(max_length=100, null=True)
+    #: When the carrier should next be asked for tracking news (sooner when out for delivery).
+    next_track_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -224,3 +235,76 @@ class SyncRun(Model):
 
     class Meta:
         table = "sync_runs"
+
+
+class CarrierAccount(Model):
+    """A merchant's account with a carrier or aggregator (EasyPost, Shippo), credentials encrypted."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="carrier_accounts", on_delete=fields.CASCADE)
+    carrier = fields.CharField(max_length=32)  # easypost | shippo | sandbox
+    name = fields.CharField(max_length=100)  # the merchant's name for it, unique in the account
+    credentials = fields.TextField(default="")  # Fernet token, never plain text
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "carrier_accounts"
+        unique_together = (("account", "name"),)
+
+
+class LabelBatch(Model):
+    """buyLabels: many orders, one merged PDF, per-order outcomes."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="label_batches", on_delete=fields.CASCADE)
+    idempotency_key = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=16, default="RUNNING")  # RUNNING, DONE
+    total = fields.IntField(default=0)
+    succeeded = fields.IntField(default=0)
+    failed = fields.IntField(default=0)
+    #: [{order_id, shipment_id | null, error | null}] in the order asked.
+    items = fields.JSONField(default=list)
+    merged_pdf = fields.BinaryField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "label_batches"
+        unique_together = (("account", "idempotency_key"),)
+
+
+class NotificationTemplate(Model):
+    """A merchant's own wording of a customer e-mail (Jinja2), used instead of the packaged default."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="notification_templates", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=16)  # SHIPPED | DELIVERED
+    subject = fields.TextField()
+    body = fields.TextField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notification_templates"
+        unique_together = (("account", "kind"),)
+
+
+class NotificationSent(Model):
+    """One customer e-mail per shipment and kind, ever: the row is claimed before the message is sent."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="notifications", on_delete=fields.CASCADE)
+    shipment = fields.ForeignKeyField("models.Shipment", related_name="notifications", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=16)
+    recipient = fields.CharField(max_length=320)
+    status = fields.CharField(max_length=16, default="SENDING")  # SENDING, SENT, FAILED, SKIPPED
+    error = fields.TextField(null=True)
+    message_id = fields.CharField(max_length=200, null=True)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notifications_sent"
+        unique_together = (("shipment", "kind"),)
