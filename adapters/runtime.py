@@ -123,8 +123,10 @@ class Runtime:
         """The client for a stored channel, credentials decrypted only in memory."""
         return await registry.channel_client(self, channel_id)
 
-    def carrier_client(self, carrier: str) -> CarrierClient:
-        return registry.carrier_client(self, carrier)
+    async def carrier_client(self, account_id: int, carrier: str) -> CarrierClient:
+        """The sandbox or one of the account's configured carriers, by the merchant's name for it."""
+        client, _ = await registry.account_carrier(self, account_id, carrier)
+        return client
 
     async def _backlog(self, account_id: int, after_id: int) -> list[dict[str, Any]]:
         return [record_to_dict(r) for r in await events_after(account_id, after_id, limit=500)]

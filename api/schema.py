@@ -8,6 +8,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
+from api.carriers.resolvers import CarrierQueries, ConnectCarrierPayload, connect_carrier
 from api.channels.resolvers import (
     ChannelQueries,
     ConnectChannelPayload,
@@ -43,7 +44,7 @@ VALIDATION_RULES = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_
 
 
 @strawberry.type(description="Read your orders, labels, channels and sync runs.")
-class Query(OrderQueries, ChannelQueries, ViewerQueries):
+class Query(OrderQueries, ChannelQueries, CarrierQueries, ViewerQueries):
     pass
 
 
@@ -55,6 +56,9 @@ class Mutation:
     )
     cancel_label: CancelLabelPayload = strawberry.mutation(
         resolver=cancel_label, description="Void a label; the order goes back to READY_TO_SHIP."
+    )
+    connect_carrier: ConnectCarrierPayload = strawberry.mutation(
+        resolver=connect_carrier, description="Add an EasyPost- or Shippo-compatible carrier account."
     )
     connect_channel: ConnectChannelPayload = strawberry.mutation(
         resolver=connect_channel, description="Check a store's credentials, connect it and start its first sync."

@@ -256,6 +256,27 @@ def tracking_updated(order: Order, shipment: Shipment, status: TrackingStatus) -
         and shipment.status is ShipmentStatus.PURCHASED
     ):
         shipment.status = ShipmentStatus.IN_TRANSIT
+    elif status in PARCEL_IN_TROUBLE:
+        # The merchant must act (re-ship, refund, call the buyer): the order says so instead of looking shipped.
+        _needs_attention(order, f"Parcel {shipment.tracking_number}: {PARCEL_IN_TROUBLE[status]}")
+        order.events.append(DomainEvent("ORDER_NEEDS_ATTENTION", {"shipment_id": shipment.id, "reason": status.value}))
+
+
+#: Carrier news that needs the merchant, with the reason the order shows.
+PARCEL_IN_TROUBLE = {
+    TrackingStatus.RETURN_TO_SENDER: "the carrier is returning it to the sender.",
+    TrackingStatus.DELIVERY_FAILED: "the carrier could not deliver it.",
+}
+
+
+def tracking_stalled(order: Order, shipment: Shipment, days: int) -> None:
+    """No carrier news for `days` on a parcel under way: flag the order once (a scan clears nothing by itself)."""
+    if shipment.status not in (ShipmentStatus.PURCHASED, ShipmentStatus.IN_TRANSIT):
+        return
+    if order.status is OrderStatus.NEEDS_ATTENTION:
+        return
+    _needs_attention(order, f"Parcel {shipment.tracking_number}: no news from the carrier for {days} days.")
+    order.events.append(DomainEvent("ORDER_NEEDS_ATTENTION", {"shipment_id": shipment.id, "reason": "STALLED"}))
 
 
 def order_delivered_if_complete(order: Order, shipments: list[Shipment]) -> None:

@@ -231,6 +231,17 @@ async def record_tracking(uow: UnitOfWork, account_id: int, shipment_id: int, in
     return order
 
 
+async def record_stall(uow: UnitOfWork, account_id: int, shipment_id: int, days: int) -> Order:
+    """A parcel with no carrier news for `days`: the order needs the merchant."""
+    async with uow:
+        order, shipment = await _locked(uow, account_id, shipment_id)
+        before = order.status
+        lifecycle.tracking_stalled(order, shipment, days)
+        if order.status is not before:
+            order = await uow.orders.save(order)
+    return order
+
+
 async def _record_trouble(uow: UnitOfWork, shipment: Shipment, event_type: str, reason: str) -> None:
     """Keeps the carrier's words on the shipment and tells subscribers."""
     shipment.error = reason

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from arq import Retry
+from tortoise.expressions import Q
 
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from domain import services
 from domain.errors import DomainError
-from domain.model import Address, ShipmentStatus
+from domain.model import Address, ShipmentStatus, TrackingEvent, TrackingStatus
 from domain.ports import CarrierFailure, Parcel, RateRequest, VoidRejected
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def purchase_label(ctx: dict[str, Any], account_id: int, shipment_id: int)
         return shipment.status if shipment else "missing"
     order = await models.Order.get(id=shipment.order_id)  # type: ignore[attr-defined]
     try:
-        carrier = runtime.carrier_client(shipment.carrier)
+        carrier = await runtime.carrier_client(account_id, shipment.carrier)
         request = await rate_request_for(order, shipment.lines)
         label = await carrier.buy(request, shipment.service, shipment.idempotency_key)
     except CarrierFailure as exc:
@@ -79,7 +80,8 @@ async def void_label(ctx: dict[str, Any], account_id: int, shipment_id: int) -> 
     if shipment.carrier_label_id is None:
         return {"status": "error", "message": "The label has no carrier reference"}
     try:
-        refund = await runtime.carrier_client(shipment.carrier).void(shipment.carrier_label_id)
+        carrier = await runtime.carrier_client(account_id, shipment.carrier)
+        refund = await carrier.void(shipment.carrier_label_id)
     except VoidRejected as exc:
         await services.record_void_rejected(runtime.uow("carrier"), account_id, shipment_id, exc.message)
         return {"status": "rejected", "message": exc.message}
@@ -92,26 +94,52 @@ async def void_label(ctx: dict[str, Any], account_id: int, shipment_id: int) -> 
 
 
 async def track_shipments(ctx: dict[str, Any]) -> int:
-    """Asks the carrier about every parcel still on its way."""
+    """Asks the carrier about every parcel whose turn has come; webhooks are the fast path, this the fallback."""
     runtime: Runtime = ctx["runtime"]
-    # Least recently changed first, so a long tail of unshipped labels cannot starve newer parcels.
+    now = datetime.now(UTC)
+    # Least recently asked first, so a long tail of unshipped labels cannot starve newer parcels.
     live = (
         await models.Shipment.filter(
-            status__in=[ShipmentStatus.PURCHASED.value, ShipmentStatus.IN_TRANSIT.value], tracking_number__isnull=False
+            Q(next_track_at__isnull=True) | Q(next_track_at__lte=now),
+            status__in=[ShipmentStatus.PURCHASED.value, ShipmentStatus.IN_TRANSIT.value],
+            tracking_number__isnull=False,
         )
         .order_by("updated_at")
         .limit(TRACK_BATCH)
     )
     for shipment in live:
+        account_id: int = shipment.account_id  # type: ignore[attr-defined]
+        status: TrackingStatus | None = None
         try:
-            info = await runtime.carrier_client(shipment.carrier).track(shipment.tracking_number or "")
-            await services.record_tracking(runtime.uow("carrier"), shipment.account_id, shipment.id, info)  # type: ignore[attr-defined]
+            carrier = await runtime.carrier_client(account_id, shipment.carrier)
+            info = await carrier.track(shipment.tracking_number or "")
+            status = info.status
+            await services.record_tracking(runtime.uow("carrier"), account_id, shipment.id, info)
+            if _stalled_since(info.events, shipment.created_at, now):
+                await services.record_stall(runtime.uow("carrier"), account_id, shipment.id, STALL_AFTER.days)
         except (CarrierFailure, DomainError) as exc:
             log.warning("tracking shipment %s failed: %s", shipment.id, getattr(exc, "message", exc))
         except Exception:  # one bad parcel must not stop the others
             log.exception("tracking shipment %s crashed", shipment.id)
-        await models.Shipment.filter(id=shipment.id).update(updated_at=datetime.now(UTC))  # to the back of the line
+        due = now + timedelta(seconds=runtime.settings.tracking_interval_seconds * TRACK_EVERY.get(status, 4))
+        await models.Shipment.filter(id=shipment.id).update(updated_at=now, next_track_at=due)  # back of the line
     return len(live)
+
+
+#: Multiples of the tracking interval between two polls: a parcel out for delivery is asked most often.
+TRACK_EVERY: dict[TrackingStatus | None, int] = {
+    TrackingStatus.OUT_FOR_DELIVERY: 1,
+    TrackingStatus.IN_TRANSIT: 4,
+    TrackingStatus.READY_FOR_PICKUP: 4,
+    TrackingStatus.PENDING: 8,
+}
+#: No carrier news for this long on a parcel under way: the order needs the merchant.
+STALL_AFTER = timedelta(days=7)
+
+
+def _stalled_since(events: list[TrackingEvent], created_at: datetime, now: datetime) -> bool:
+    latest = max((event.occurred_at for event in events), default=created_at)
+    return now - latest > STALL_AFTER
 
 
 async def reconcile_purchases(runtime: Runtime) -> None:

@@ -14,6 +14,7 @@ from adapters.config import Settings
 from adapters.runtime import Runtime
 from jobs.channels import check_connection, check_stored_connection
 from jobs.outbox import deliver_outbox
+from jobs.rates import quote_rates
 from jobs.shipping import purchase_label, track_shipments, void_label
 from jobs.sync import sync_channel
 from jobs.tick import tick
@@ -29,6 +30,7 @@ FUNCTIONS = [
     track_shipments,
     check_connection,
     check_stored_connection,
+    quote_rates,
     process_webhook,
 ]
 

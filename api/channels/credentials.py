@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import strawberry
 
-from adapters.channels.base import ChannelSpec
+from adapters.channels.base import ChannelSpec, CredentialField
 from adapters.channels.catalog import SPECS
 from domain.errors import DomainError, ErrorCode
 from domain.model import ChannelKind
@@ -30,19 +30,23 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _input_type(spec: ChannelSpec) -> type:
+def input_type(type_name: str, description: str, fields: tuple[CredentialField, ...]) -> type:
     """A strawberry input class with one String field per CredentialField (required ones first)."""
     annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {}
-    for item in sorted(spec.fields, key=lambda f: not f.required):
+    for item in sorted(fields, key=lambda f: not f.required):
         annotations[item.name] = str if item.required else Optional[str]  # noqa: UP045 - evaluated at runtime
         suffix = " Stored encrypted; never returned." if item.secret else ""
         namespace[item.name] = strawberry.field(
             description=item.description + suffix, **({} if item.required else {"default": None})
         )
+    cls = type(type_name, (), {"__annotations__": annotations, **namespace})
+    return strawberry.input(cls, description=description)
+
+
+def _input_type(spec: ChannelSpec) -> type:
     name = "".join(part.title() for part in spec.kind.value.split("_")) + "CredentialsInput"
-    cls = type(name, (), {"__annotations__": annotations, **namespace})
-    return strawberry.input(cls, description=f"What Waybill needs to connect a {spec.title} store.")
+    return input_type(name, f"What Waybill needs to connect a {spec.title} store.", spec.fields)
 
 
 _TYPES = {kind: _input_type(spec) for kind, spec in SPECS.items() if spec.fields}
@@ -81,21 +85,26 @@ def credentials_from_input(
         raise DomainError(
             ErrorCode.INVALID, f"credentials.{_camel(key)} is required to connect {spec.title}", ["credentials", key]
         )
-    credentials: dict[str, Any] = dict(spec.defaults)
-    for item in spec.fields:
-        path = ["credentials", _camel(key), _camel(item.name)]
+    return {**spec.defaults, **validated(spec.fields, values, ["credentials", _camel(key)])}
+
+
+def validated(fields: tuple[CredentialField, ...], values: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """The typed values, trimmed and checked field by field; a DomainError names the first field at fault."""
+    credentials: dict[str, Any] = {}
+    for item in fields:
+        where = [*path, _camel(item.name)]
         value = values.get(item.name)
         value = value.strip() if isinstance(value, str) else value
         if not value:
             if item.required:
-                raise DomainError(ErrorCode.INVALID, f"{_camel(item.name)} is required: {item.description}", path)
+                raise DomainError(ErrorCode.INVALID, f"{_camel(item.name)} is required: {item.description}", where)
             continue
         if len(value) > MAX_VALUE_LENGTH:
-            raise DomainError(ErrorCode.INVALID, f"{_camel(item.name)} is too long", path)
+            raise DomainError(ErrorCode.INVALID, f"{_camel(item.name)} is too long", where)
         if item.url:
-            value = _checked_url(value, item.name, item.description, path)
+            value = _checked_url(value, item.name, item.description, where)
         if item.name == "statuses":
-            value = _checked_json_object(value, path)
+            value = _checked_json_object(value, where)
         credentials[item.name] = value
     return credentials
 

@@ -11,6 +11,7 @@ from adapters.channels.catalog import spec_for
 from adapters.persistence import mapping, models
 from adapters.persistence.repositories import DuplicateIdempotencyKey
 from api import ids
+from api.carriers.rate_ids import decode_rate_id
 from api.context import Info
 from api.errors import UserError, refusals
 from api.jobs import wait_for_job
@@ -21,8 +22,6 @@ from domain.errors import DomainError, ErrorCode
 from domain.model import ChannelCapability, ShipmentStatus
 
 log = logging.getLogger(__name__)
-
-#: How long a mutation waits for the worker before answering with the label still PURCHASING.
 
 
 @strawberry.input(description="Ship some of an order's lines; omit `lines` to ship everything left.")
@@ -37,9 +36,25 @@ class BuyLabelInput:
     idempotency_key: str = strawberry.field(
         description="Your unique key for this purchase: a repeat returns the first label, never a second one."
     )
-    carrier: str = strawberry.field(default="sandbox", description="Carrier name.")
-    service: str = strawberry.field(default="GROUND", description="Carrier service code.")
+    carrier: str = strawberry.field(
+        default="sandbox", description="The carrier account's name (see carrierAccounts), or 'sandbox'."
+    )
+    service: str = strawberry.field(default="GROUND", description="The carrier's service code.")
+    rate_id: str | None = strawberry.field(
+        default=None, description="A rate from `rates`: buys exactly that carrier and service (instead of both)."
+    )
     lines: list[LineQuantityInput] | None = strawberry.field(default=None, description="Lines for a partial shipment.")
+
+
+def line_quantities(lines: list[LineQuantityInput] | None) -> dict[int, int] | None:
+    """Order line pk -> quantity, summed; None (every line left) when no lines are given."""
+    if lines is None:
+        return None
+    wanted: dict[int, int] = {}
+    for line in lines:
+        line_id = ids.decode("OrderLine", line.line_id, "lines")
+        wanted[line_id] = wanted.get(line_id, 0) + line.quantity
+    return wanted
 
 
 @strawberry.type(description="Result of buyLabel.")
@@ -98,14 +113,10 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
         order_id = ids.decode("Order", input.order_id, "orderId")
         if not input.idempotency_key.strip() or len(input.idempotency_key) > 200:
             raise DomainError(ErrorCode.INVALID, "idempotencyKey must be 1 to 200 characters", ["idempotencyKey"])
-        wanted = None
-        if input.lines is not None:
-            wanted = {}
-            for line in input.lines:
-                line_id = ids.decode("OrderLine", line.line_id, "lines")
-                wanted[line_id] = wanted.get(line_id, 0) + line.quantity
-        runtime.carrier_client(input.carrier)  # unknown carrier: refused before anything is recorded
-        begin = (account_id, order_id, wanted, input.carrier, input.service, input.idempotency_key)
+        wanted = line_quantities(input.lines)
+        carrier, service = decode_rate_id(input.rate_id) if input.rate_id else (input.carrier, input.service)
+        await runtime.carrier_client(account_id, carrier)  # unknown carrier: refused before anything is recorded
+        begin = (account_id, order_id, wanted, carrier, service, input.idempotency_key)
         try:
             shipment, _ = await services.begin_label_purchase(runtime.uow(info.context.actor), *begin)
         except DuplicateIdempotencyKey:  # a concurrent request with this key won the insert

@@ -825,6 +825,48 @@ def test_a_repeated_tracking_status_emits_nothing(news: TrackingStatus) -> None:
     assert events == 1
 
 
+@pytest.mark.parametrize(
+    ("news", "words"),
+    [
+        (TrackingStatus.RETURN_TO_SENDER, "returning it to the sender"),
+        (TrackingStatus.DELIVERY_FAILED, "could not deliver"),
+    ],
+)
+def test_a_parcel_in_trouble_puts_the_order_in_needs_attention(news: TrackingStatus, words: str) -> None:
+    o = order(OrderStatus.SHIPPING, lines=order_lines((1, 2, 2), (2, 1, 1)))
+    label = shipment(50, [(1, 2), (2, 1)], ShipmentStatus.IN_TRANSIT)
+    label.tracking_number = "1ZTROUBLE"
+
+    lifecycle.tracking_updated(o, label, news)
+
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+    assert o.attention_reason is not None and "1ZTROUBLE" in o.attention_reason and words in o.attention_reason
+    assert "ORDER_NEEDS_ATTENTION" in [e.type for e in o.events]
+    assert o.writes == [], "nothing is written to the channel: the merchant decides"
+
+
+def test_a_stalled_parcel_flags_the_order_once() -> None:
+    o = order(OrderStatus.SHIPPING, lines=order_lines((1, 2, 2), (2, 1, 1)))
+    label = shipment(50, [(1, 2), (2, 1)], ShipmentStatus.IN_TRANSIT)
+    label.tracking_number = "1ZSTALL"
+
+    lifecycle.tracking_stalled(o, label, 7)
+    lifecycle.tracking_stalled(o, label, 8)
+
+    assert o.status is OrderStatus.NEEDS_ATTENTION
+    assert o.attention_reason == "Parcel 1ZSTALL: no news from the carrier for 7 days."
+    assert [e.type for e in o.events] == ["ORDER_NEEDS_ATTENTION"]
+
+
+def test_a_delivered_parcel_never_stalls() -> None:
+    o = order(OrderStatus.DELIVERED, lines=order_lines((1, 2, 2)))
+    label = shipment(50, [(1, 2)], ShipmentStatus.DELIVERED)
+
+    lifecycle.tracking_stalled(o, label, 30)
+
+    assert o.status is OrderStatus.DELIVERED and o.events == []
+
+
 # --- cancelLabel ------------------------------------------------------------------------------
 
 

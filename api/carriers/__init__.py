@@ -1,0 +1,1 @@
+"""Carrier accounts and rates: connectCarrier, carrierAccounts, rates."""
