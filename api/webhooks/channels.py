@@ -26,26 +26,26 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     pass
 
 
-def _answer(status: str, code: int = 200) -> Response:
+def answer(status: str, code: int = 200) -> Response:
     return JSONResponse({"status": status}, status_code=code)
 
 
 NOT_FOUND = {"error": "Not found"}  # the same for every reason: no hint whether the channel exists
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
+        raise TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _TooLarge
+            raise TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -53,8 +53,8 @@ async def _read_body(request: Request) -> bytes:
 async def channel_webhook(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
-        body = await _read_body(request)
-    except _TooLarge:
+        body = await read_body(request)
+    except TooLarge:
         return JSONResponse({"error": f"Webhook bodies are limited to {MAX_BODY_BYTES} bytes"}, status_code=413)
     channel = await models.Channel.get_or_none(id=request.path_params["channel_id"])
     spec = spec_for(channel.kind) if channel is not None else None
@@ -63,7 +63,7 @@ async def channel_webhook(request: Request) -> Response:
         return JSONResponse(NOT_FOUND, status_code=404)
     headers = request.headers
     if hooks.is_ping(headers, body):
-        return _answer("ping")
+        return answer("ping")
     credentials = runtime.secrets.decrypt(channel.credentials) if channel.credentials else {}
     secret = str(credentials.get(hooks.secret_field) or "")
     if not secret:  # webhooks are not set up for this channel: nothing could ever verify
@@ -80,7 +80,7 @@ async def channel_webhook(request: Request) -> Response:
             body=body.decode("utf-8", errors="replace"),
         )
     except IntegrityError:
-        return _answer("duplicate")
+        return answer("duplicate")
     try:
         await runtime.enqueue("process_webhook", delivery.id, job_id=f"webhook:{delivery.id}")
     except (RedisError, OSError) as exc:
@@ -88,4 +88,4 @@ async def channel_webhook(request: Request) -> Response:
         log.warning("webhook %s of channel %s not queued (%s); asking for a redelivery", event_id, channel.id, exc)
         await models.WebhookDelivery.filter(id=delivery.id).delete()
         return JSONResponse({"error": "Temporarily unavailable; deliver again later"}, status_code=503)
-    return _answer("accepted")
+    return answer("accepted")
