@@ -31,6 +31,11 @@ class Settings:
     sandbox_carrier_url: str | None = field(
         default_factory=lambda: os.environ.get("WAYBILL_SANDBOX_CARRIER_URL") or None
     )
+    #: Customer e-mails: smtp://user:pass@host:port, smtps://... for TLS, ?starttls=1 to upgrade; unset, none
+    #: are sent (recorded as SKIPPED). Kept out of repr: it holds the password.
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("WAYBILL_SMTP_URL") or None, repr=False)
+    #: The default sender of customer e-mails (an account may set its own).
+    mail_from: str = field(default_factory=lambda: os.environ.get("WAYBILL_MAIL_FROM") or "waybill@localhost")
     #: Prefix of every Redis key, queue and pub/sub channel: several deployments (or tests) can share a Redis.
     namespace: str = field(default_factory=lambda: os.environ.get("WAYBILL_NAMESPACE", "waybill"))
 

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from adapters import registry
 from adapters.bus import EventBus
 from adapters.config import Settings
+from adapters.notifications.triggers import enqueue_after_commit
 from adapters.persistence import db, models
 from adapters.persistence.events import events_after, record_to_dict
 from adapters.persistence.secrets import SecretBox
@@ -99,6 +100,8 @@ class Runtime:
                 await self.enqueue_outbox(order_id)
             except (RedisError, OSError) as exc:  # committed already: the tick delivers it
                 log.warning("could not enqueue delivery for order %s (%s); the tick will", order_id, exc)
+        # Labels bought or delivered: the buyer's e-mail goes out now (the tick's sweep catches a lost enqueue).
+        await enqueue_after_commit(self, uow.committed_events)
 
     async def enqueue_outbox(self, order_id: int, defer_by: float | None = None) -> None:
         """Right after a commit: a fresh job (a drain already running must not swallow it).

@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from adapters.config import Settings
+from adapters.persistence import models
 from adapters.persistence.accounts import ApiPrincipal, authenticate_api_key
 from adapters.persistence.repositories import TortoiseLabelRepository
 from adapters.runtime import Runtime
@@ -128,6 +129,19 @@ async def download_label(request: Request) -> Response:
     return Response(content, media_type=kind[1], headers={"Cache-Control": "private, max-age=3600"})
 
 
+async def download_batch(request: Request) -> Response:
+    """The merged PDF of a buyLabels batch, within the key's account only."""
+    principal = await principal_from(request)
+    if principal is None:
+        return JSONResponse({"error": "A valid API key is required"}, status_code=401)
+    rows = await models.LabelBatch.filter(
+        id=request.path_params["batch_id"], account_id=principal.account_id
+    ).values_list("merged_pdf", flat=True)
+    if not rows or not rows[0]:
+        return JSONResponse({"error": "Batch labels not found"}, status_code=404)
+    return Response(bytes(rows[0]), media_type="application/pdf", headers={"Cache-Control": "private, max-age=3600"})
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -179,6 +193,7 @@ def create_app(
 
     routes = [
         Route("/health", health),
+        Route("/labels/batches/{batch_id:int}.pdf", download_batch),
         Route("/labels/{shipment_id:int}.{fmt}", download_label),
         Route("/graphql", AuthGate(graphql), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),

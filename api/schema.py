@@ -22,7 +22,10 @@ from api.channels.resolvers import (
 )
 from api.imports.mutations import ImportOrdersCsvPayload, import_orders_csv
 from api.masking import MaskBugs
+from api.notifications.mutations import NotificationMutations
+from api.notifications.queries import NotificationQueries
 from api.orders.queries import OrderQueries
+from api.shipments.batch import BatchQueries, BuyLabelsPayload, buy_labels
 from api.shipments.mutations import (
     BuyLabelPayload,
     CancelLabelPayload,
@@ -44,15 +47,19 @@ VALIDATION_RULES = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_
 
 
 @strawberry.type(description="Read your orders, labels, channels and sync runs.")
-class Query(OrderQueries, ChannelQueries, CarrierQueries, ViewerQueries):
+class Query(OrderQueries, ChannelQueries, CarrierQueries, BatchQueries, ViewerQueries, NotificationQueries):
     pass
 
 
 @strawberry.type(description="Change things. Refusals come back in each payload's userErrors.")
-class Mutation:
+class Mutation(NotificationMutations):
     buy_label: BuyLabelPayload = strawberry.mutation(resolver=buy_label, description="Buy a label (idempotent).")
     skip_shipping: SkipShippingPayload = strawberry.mutation(
         resolver=skip_shipping, description="Hand delivery: the order is delivered and the channel fulfilled."
+    )
+    buy_labels: BuyLabelsPayload = strawberry.mutation(
+        resolver=buy_labels,
+        description="Buy labels for many orders at once (idempotent); one merged PDF; per-order failures reported.",
     )
     cancel_label: CancelLabelPayload = strawberry.mutation(
         resolver=cancel_label, description="Void a label; the order goes back to READY_TO_SHIP."

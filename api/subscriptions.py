@@ -12,6 +12,7 @@ from api import ids
 from api.channels.types import SyncRun
 from api.context import Info
 from api.orders.types import Order
+from api.shipments.batch import LabelBatch
 
 ORDER_EVENT_PREFIXES = ("ORDER_", "LABEL_", "SHIPPING_", "TRACKING_", "CHANNEL_WRITE_")
 
@@ -56,3 +57,23 @@ class Subscription:
             row = await models.SyncRun.get_or_none(id=event["sync_run_id"], account_id=account_id)
             if row is not None:
                 yield SyncRun.from_domain(mapping.sync_run(row))
+
+    @strawberry.subscription(description="Progress of a buyLabels batch, until it is DONE.")
+    async def label_batch_progress(self, info: Info, batch_id: strawberry.ID) -> AsyncGenerator[LabelBatch, None]:
+        account_id = info.context.account_id
+        pk = ids.decode("LabelBatch", batch_id, "batchId")
+        row = await models.LabelBatch.get_or_none(id=pk, account_id=account_id)
+        if row is None:
+            return
+        yield LabelBatch.from_row(row)  # where it stands now: a late subscriber misses nothing
+        if row.status == "DONE":
+            return
+        async for event in info.context.runtime.bus.subscribe(account_id, None):
+            if event.get("type") != "LABEL_BATCH_UPDATED" or (event.get("data") or {}).get("batch_id") != pk:
+                continue
+            row = await models.LabelBatch.get_or_none(id=pk, account_id=account_id)
+            if row is None:
+                return
+            yield LabelBatch.from_row(row)
+            if row.status == "DONE":
+                return

@@ -10,6 +10,7 @@ from tortoise.expressions import Q
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from domain.model import ConnectionState, SyncStatus
+from jobs.notify import due_notifications
 from jobs.shipping import reconcile_purchases
 
 #: An outbox row this late was not picked up after its commit (enqueue lost): pick it up now.
@@ -27,11 +28,12 @@ async def tick(ctx: dict[str, Any]) -> dict[str, int]:
     writes = await _due_writes(runtime, now)
     webhooks = await _stranded_webhooks(runtime, now)
     resumed = await _orphaned_syncs(runtime, now)
+    notices = await due_notifications(runtime)
     await reconcile_purchases(runtime)
     interval = runtime.settings.tracking_interval_seconds
     bucket = int(now.timestamp() // interval)
     await runtime.enqueue("track_shipments", job_id=f"track:{bucket}")
-    return {"syncs": syncs, "writes": writes, "webhooks": webhooks, "resumed": resumed}
+    return {"syncs": syncs, "writes": writes, "webhooks": webhooks, "resumed": resumed, "notices": notices}
 
 
 async def _due_syncs(runtime: Runtime, now: datetime) -> int:

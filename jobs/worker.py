@@ -12,7 +12,9 @@ from arq.cron import cron
 
 from adapters.config import Settings
 from adapters.runtime import Runtime
+from jobs.batches import buy_label_batch
 from jobs.channels import check_connection, check_stored_connection
+from jobs.notify import send_shipment_notifications
 from jobs.outbox import deliver_outbox
 from jobs.rates import quote_rates
 from jobs.shipping import purchase_label, track_shipments, void_label
@@ -31,7 +33,9 @@ FUNCTIONS = [
     check_connection,
     check_stored_connection,
     quote_rates,
+    buy_label_batch,
     process_webhook,
+    send_shipment_notifications,
 ]
 
 

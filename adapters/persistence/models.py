@@ -260,6 +260,8 @@ class LabelBatch(Model):
     id = fields.IntField(primary_key=True)
     account = fields.ForeignKeyField("models.Account", related_name="label_batches", on_delete=fields.CASCADE)
     idempotency_key = fields.CharField(max_length=200)
+    carrier = fields.CharField(max_length=100)  # the carrier account's name, or "sandbox"
+    service = fields.CharField(max_length=64)
     status = fields.CharField(max_length=16, default="RUNNING")  # RUNNING, DONE
     total = fields.IntField(default=0)
     succeeded = fields.IntField(default=0)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from api import ids
+from api.context import Info
 from domain import model
+
+if TYPE_CHECKING:
+    from api.notifications.types import Notification
 
 ShipmentStatus = strawberry.enum(model.ShipmentStatus, description="Where a label stands.")
 TrackingStatus = strawberry.enum(model.TrackingStatus, description="The carrier's news, normalized.")
@@ -52,6 +57,16 @@ class Shipment:
     label_pdf_url: str | None = strawberry.field(description="4x6 PDF label; needs your API key.")
     label_zpl_url: str | None = strawberry.field(description="ZPL label for thermal printers; needs your API key.")
     created_at: datetime | None = strawberry.field(description="When the purchase was asked for.")
+
+    @strawberry.field(description="Customer e-mails about this parcel (shipped, delivered), oldest first.")
+    async def notifications(
+        self, info: Info
+    ) -> list[Annotated[Notification, strawberry.lazy("api.notifications.types")]]:
+        from api.notifications.queries import notifications_by_shipment
+        from api.notifications.types import Notification
+
+        records = await notifications_by_shipment(info).load(ids.decode("Shipment", self.id, "id"))
+        return [Notification.from_record(record) for record in records]
 
     @classmethod
     def from_domain(cls, shipment: model.Shipment) -> Shipment:

@@ -119,7 +119,10 @@ class Harness:
                     await subscriber.task
 
 
-def test_settings(data_dir: Path, database_url: str | None, sandbox_carrier_url: str | None = None) -> Settings:
+def test_settings(
+    data_dir: Path, database_url: str | None, sandbox_carrier_url: str | None = None, smtp_url: str | None = None
+) -> Settings:
+    """`smtp_url` (a local aiosmtpd in the e-mail tests): unset, no test ever mails through the developer's server."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -128,6 +131,7 @@ def test_settings(data_dir: Path, database_url: str | None, sandbox_carrier_url:
         tick_seconds=1,
         tracking_interval_seconds=1,
         sandbox_carrier_url=sandbox_carrier_url,
+        smtp_url=smtp_url,
     )
 
 

@@ -61,6 +61,8 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("idempotency_key", fields.CharField(max_length=200)),
+                ("carrier", fields.CharField(max_length=100)),
+                ("service", fields.CharField(max_length=64)),
                 ("status", fields.CharField(default="RUNNING", max_length=16)),
                 ("total", fields.IntField(default=0)),
                 ("succeeded", fields.IntField(default=0)),

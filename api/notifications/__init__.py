@@ -1,0 +1,1 @@
+"""Customer e-mail settings and templates, and what was sent for each shipment."""
