@@ -15,10 +15,12 @@ from api.channels.resolvers import (
     ReconnectChannelPayload,
     SyncChannelPayload,
     TestChannelConnectionPayload,
+    UpdateChannelPayload,
     connect_channel,
     reconnect_channel,
     sync_channel,
     test_channel_connection,
+    update_channel,
 )
 from api.imports.mutations import ImportOrdersCsvPayload, import_orders_csv
 from api.masking import MaskBugs
@@ -78,6 +80,10 @@ class Mutation(NotificationMutations):
     reconnect_channel: ReconnectChannelPayload = strawberry.mutation(
         resolver=reconnect_channel,
         description="After NEEDS_REAUTH: check (new) credentials, mark the channel CONNECTED and resume syncing.",
+    )
+    update_channel: UpdateChannelPayload = strawberry.mutation(
+        resolver=update_channel,
+        description="Rename a channel, change its sync interval, or its location and carrier mappings.",
     )
     test_channel_connection: TestChannelConnectionPayload = strawberry.mutation(
         resolver=test_channel_connection,

@@ -212,6 +212,8 @@ def label_purchased(order: Order, shipment: Shipment) -> None:
                 # Channels that track shipping per order (WooCommerce, a back office) complete it only now.
                 "completes_order": order.fully_shipped,
                 "service": shipment.service,
+                "location": shipment.location,
+                "carrier_name": shipment.carrier_name,
             },
         )
     )

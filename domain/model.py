@@ -69,6 +69,7 @@ class ChannelCapability(StrEnum):
     UNDO_SHIPMENT = "UNDO_SHIPMENT"  # a shipment can be taken back: Unfulfilled, tracking removed
     DELIVERED_STATUS = "DELIVERED_STATUS"  # the platform records delivery
     TOKEN_REFRESH = "TOKEN_REFRESH"  # access tokens expire and are refreshed (maybe rotating)
+    LOCATIONS = "LOCATIONS"  # the platform ships from its own locations: a shipment must name the right one
 
 
 class ConnectionState(StrEnum):
@@ -256,6 +257,8 @@ class Shipment:
     error: str | None = None
     tracking_events: list[TrackingEvent] = field(default_factory=list)
     created_at: datetime | None = None
+    location: str | None = None  # Waybill's name of the warehouse it leaves from
+    carrier_name: str | None = None  # who moves it ("USPS") when an aggregator sold the label
 
     @property
     def is_active(self) -> bool:

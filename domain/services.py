@@ -76,6 +76,7 @@ async def begin_label_purchase(
     carrier: str,
     service: str,
     idempotency_key: str,
+    location: str | None = None,
 ) -> tuple[Shipment, bool]:
     """Records the purchase before any money moves. Returns (shipment, created).
 
@@ -114,6 +115,7 @@ async def begin_label_purchase(
                 service=service,
                 idempotency_key=idempotency_key,
                 lines=lines,
+                location=location,
             )
         )
         # Bumps the version so a concurrent purchase for the same lines fails its commit.
@@ -143,8 +145,10 @@ async def complete_label_purchase(
         shipment.cost = str(label.amount)
         shipment.currency = label.currency
         shipment.error = None
-        await uow.labels.add(account_id, shipment_id, "PDF", label.pdf)
-        await uow.labels.add(account_id, shipment_id, "ZPL", label.zpl)
+        shipment.carrier_name = label.carrier_name
+        for label_format, content in (("PDF", label.pdf), ("ZPL", label.zpl)):
+            if content:  # a carrier selling one format per label leaves the other empty
+                await uow.labels.add(account_id, shipment_id, label_format, content)
         lifecycle.label_purchased(order, shipment)
         await uow.shipments.save(shipment)
         await uow.orders.save(order)

@@ -12,10 +12,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.locks import Lock, try_lock
+from adapters.channels.catalog import spec_for
+from adapters.locks import try_lock
 from adapters.persistence import models, outbox
 from adapters.runtime import Runtime
-from domain.model import ConnectionState, WriteKind
+from domain.model import ChannelCapability, ConnectionState, WriteKind
 from domain.ports import ChannelAuthFailed, ChannelClient, ChannelFailure, Tracking
 
 log = logging.getLogger(__name__)
@@ -44,21 +45,27 @@ async def deliver_outbox(ctx: dict[str, Any], order_id: int) -> str:
         if not rows:
             return "empty"
         order = await models.Order.get(id=order_id)
-        client, _ = await runtime.channel_client(order.channel_id)  # type: ignore[attr-defined]
+        client, channel = await runtime.channel_client(order.channel_id)  # type: ignore[attr-defined]
+        settings = dict(channel.settings or {})
+        spec = spec_for(channel.kind)
+        if spec is None or not spec.can(ChannelCapability.LOCATIONS):
+            settings.pop("location_mapping", None)  # only platforms with locations are told one
         try:
-            return await _drain(runtime, client, order, rows, lock)
+            return await _drain(runtime, client, order, rows, settings)
         finally:
             await client.aclose()
 
 
-async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, rows: list[Any], lock: Lock) -> str:
+async def _drain(
+    runtime: Runtime, client: ChannelClient, order: models.Order, rows: list[Any], settings: dict[str, Any]
+) -> str:
     for row in rows:
         now = datetime.now(UTC)
         if row.next_attempt_at > now:
             await runtime.enqueue_outbox(order.id, defer_by=(row.next_attempt_at - now).total_seconds())
             return "waiting"
         try:
-            result = await _deliver(client, order.external_id, row)
+            result = await _deliver(client, order.external_id, row, settings)
         except ChannelAuthFailed as exc:
             # Not the write's fault: it waits for the merchant to reconnect instead of failing for good.
             await _needs_reauth(order.channel_id, exc.message)  # type: ignore[attr-defined]
@@ -89,20 +96,37 @@ async def _drain(runtime: Runtime, client: ChannelClient, order: models.Order, r
     return "delivered"
 
 
-async def _deliver(client: ChannelClient, external_id: str, row: Any) -> dict[str, Any]:
+def tracking_for(payload: dict[str, Any], settings: dict[str, Any]) -> Tracking:
+    """How the parcel's carrier appears on the channel: the channel's carrier mapping first, then the carrier
+    that moves the parcel (an aggregator's label names it), then Waybill's own name for the carrier."""
+    carrier = payload.get("carrier_name") or payload["carrier"]
+    mapped = (settings.get("carrier_mapping") or {}).get(payload["carrier"]) or (
+        settings.get("carrier_mapping") or {}
+    ).get(carrier)
+    company = mapped or CARRIER_NAMES.get(carrier, carrier)
+    return Tracking(
+        company=company,
+        number=payload["tracking_number"],
+        url=payload.get("tracking_url"),
+        carrier=(mapped or carrier).lower(),
+        service=payload.get("service"),
+    )
+
+
+async def _deliver(client: ChannelClient, external_id: str, row: Any, settings: dict[str, Any]) -> dict[str, Any]:
     payload = row.payload
     kind = WriteKind(row.kind)
     if kind is WriteKind.SHIPMENT_CREATED:
-        tracking = Tracking(
-            company=CARRIER_NAMES.get(payload["carrier"], payload["carrier"]),
-            number=payload["tracking_number"],
-            url=payload.get("tracking_url"),
-            carrier=payload["carrier"],
-            service=payload.get("service"),
-        )
+        tracking = tracking_for(payload, settings)
         lines = [(str(line_id), int(qty)) for line_id, qty in payload["lines"]]
         complete = bool(payload.get("completes_order", True))
-        fulfillment_id = await client.create_fulfillment(external_id, lines, tracking, order_complete=complete)
+        where: dict[str, Any] = {}
+        if payload.get("location"):
+            # buyLabel refused a location without a mapping on channels that need one; others ignore it.
+            platform_location = (settings.get("location_mapping") or {}).get(payload["location"])
+            if platform_location:
+                where["location_id"] = str(platform_location)
+        fulfillment_id = await client.create_fulfillment(external_id, lines, tracking, order_complete=complete, **where)
         await models.Shipment.filter(id=payload["shipment_id"]).update(channel_fulfillment_id=fulfillment_id)
         return {"fulfillment_id": fulfillment_id}
     if kind is WriteKind.ORDER_FULFILLED:

@@ -161,6 +161,8 @@ def shipment_values(shipment: Shipment) -> dict[str, Any]:
         "refund_status": shipment.refund_status.value if shipment.refund_status else None,
         "channel_fulfillment_id": shipment.channel_fulfillment_id,
         "error": shipment.error,
+        "location": shipment.location,
+        "carrier_name": shipment.carrier_name,
     }
 
 
@@ -193,6 +195,8 @@ def shipment(row: models.Shipment) -> Shipment:
             for event in row.tracking_events or []
         ],
         created_at=row.created_at,
+        location=row.location,
+        carrier_name=row.carrier_name,
     )
 
 

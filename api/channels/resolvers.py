@@ -214,6 +214,94 @@ async def test_channel_connection(info: Info, input: TestChannelConnectionInput)
     return TestChannelConnectionPayload(ok=store_name is not None, store_name=store_name, user_errors=errors)
 
 
+@strawberry.input(description="A Waybill warehouse and the platform location it is.")
+class LocationMappingInput:
+    location: str = strawberry.field(description="Your warehouse name (buyLabel's `location`).")
+    platform_location_id: str = strawberry.field(description="The platform's location id.")
+
+
+@strawberry.input(description="A carrier and the platform's name or code for it.")
+class CarrierMappingInput:
+    carrier: str = strawberry.field(description="Waybill's carrier: an account name, 'sandbox', or e.g. USPS.")
+    platform_carrier: str = strawberry.field(description="What the platform should show (e.g. 'Royal Mail').")
+
+
+@strawberry.input(description="Change a channel's name, interval or mappings; omitted fields stay as they are.")
+class UpdateChannelInput:
+    channel_id: strawberry.ID = strawberry.field(description="The channel.")
+    name: str | None = strawberry.field(default=None, description="Your name for it.")
+    sync_interval_seconds: int | None = strawberry.field(default=None, description="Polling interval, 60 to 86400.")
+    location_mapping: list[LocationMappingInput] | None = strawberry.field(
+        default=None, description="Replaces the whole location mapping (platforms with locations only)."
+    )
+    carrier_mapping: list[CarrierMappingInput] | None = strawberry.field(
+        default=None, description="Replaces the whole carrier mapping."
+    )
+
+
+@strawberry.type(description="Result of updateChannel.")
+class UpdateChannelPayload:
+    channel: Channel | None = strawberry.field(description="The channel as it is now.")
+    user_errors: list[UserError] = strawberry.field(description="What is wrong with the input.")
+
+
+def _mapping(entries: list[tuple[str, str]], field: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for index, (key, value) in enumerate(entries):
+        key, value = key.strip(), value.strip()
+        if not key or not value or len(key) > 100 or len(value) > 100:
+            raise DomainError(
+                ErrorCode.INVALID, "each entry needs both names, 1 to 100 characters", [field, str(index)]
+            )
+        if key in mapping:
+            raise DomainError(ErrorCode.INVALID, f"'{key}' appears twice", [field, str(index)])
+        mapping[key] = value
+    return mapping
+
+
+async def update_channel(info: Info, input: UpdateChannelInput) -> UpdateChannelPayload:
+    context = info.context
+
+    async def run() -> Channel:
+        context.require("manage_channels")
+        channel_id = ids.decode("Channel", input.channel_id, "channelId")
+        async with context.runtime.uow(context.actor) as uow:
+            channel = await uow.channels.get(context.account_id, channel_id)
+            if channel is None:
+                raise NotFound("Channel", ["channelId"])
+            spec = SPECS[channel.kind]
+            if input.name is not None:
+                if not input.name.strip() or len(input.name) > 200:
+                    raise DomainError(ErrorCode.INVALID, "name must be 1 to 200 characters", ["name"])
+                channel.name = input.name.strip()
+            if input.sync_interval_seconds is not None:
+                if not MIN_INTERVAL <= input.sync_interval_seconds <= MAX_INTERVAL:
+                    raise DomainError(
+                        ErrorCode.INVALID,
+                        f"syncIntervalSeconds must be {MIN_INTERVAL} to {MAX_INTERVAL}",
+                        ["syncIntervalSeconds"],
+                    )
+                channel.sync_interval_seconds = input.sync_interval_seconds
+            settings = dict(channel.settings)
+            if input.location_mapping is not None:
+                if input.location_mapping and not spec.can(model.ChannelCapability.LOCATIONS):
+                    raise DomainError(
+                        ErrorCode.UNSUPPORTED, f"{spec.title} has no locations to map", ["locationMapping"]
+                    )
+                entries = [(m.location, m.platform_location_id) for m in input.location_mapping]
+                settings["location_mapping"] = _mapping(entries, "locationMapping")
+            if input.carrier_mapping is not None:
+                entries = [(m.carrier, m.platform_carrier) for m in input.carrier_mapping]
+                settings["carrier_mapping"] = _mapping(entries, "carrierMapping")
+            channel.settings = settings
+            await uow.channels.save(channel)
+            uow.add_event(context.account_id, "CHANNEL_UPDATED", {"kind": channel.kind.value}, channel_id=channel.id)
+        return Channel.from_domain(channel)
+
+    channel, errors = await refusals(run)
+    return UpdateChannelPayload(channel=channel, user_errors=errors)
+
+
 @strawberry.input(description="Start a sync of one channel now.")
 class SyncChannelInput:
     channel_id: strawberry.ID = strawberry.field(description="The channel.")

@@ -17,6 +17,18 @@ SyncTrigger = strawberry.enum(model.SyncTrigger, description="What started a syn
 ChannelCapability = strawberry.enum(model.ChannelCapability, description="What a platform lets Waybill do.")
 
 
+@strawberry.type(description="Which of the platform's locations a Waybill warehouse is.")
+class LocationMapping:
+    location: str = strawberry.field(description="Your warehouse name, as passed to buyLabel's `location`.")
+    platform_location_id: str = strawberry.field(description="The platform's location id (Shopify: location id).")
+
+
+@strawberry.type(description="How a carrier is named on the platform.")
+class CarrierMapping:
+    carrier: str = strawberry.field(description="Waybill's carrier (account name or the carrier, e.g. USPS).")
+    platform_carrier: str = strawberry.field(description="The platform's name or code for it (e.g. 'Royal Mail').")
+
+
 @strawberry.type(description="A connected sales channel or store platform.")
 class Channel:
     id: strawberry.ID = strawberry.field(description="Global id.")
@@ -32,6 +44,12 @@ class Channel:
         description="What the platform lets Waybill do (e.g. UNDO_SHIPMENT)."
     )
     limitations: list[str] = strawberry.field(description="What the platform cannot do, in plain words.")
+    location_mapping: list[LocationMapping] = strawberry.field(
+        description="Your warehouse names and the platform's location ids they ship from."
+    )
+    carrier_mapping: list[CarrierMapping] = strawberry.field(
+        description="How your carriers are named on the platform (overrides Waybill's defaults)."
+    )
     consecutive_failures: int = strawberry.field(description="Syncs failed in a row; each doubles the wait.")
     next_sync_at: datetime | None = strawberry.field(description="When the next scheduled sync (or retry) runs.")
     stale: bool = strawberry.field(
@@ -55,7 +73,16 @@ class Channel:
     @classmethod
     def from_domain(cls, channel: model.Channel) -> Channel:
         spec = spec_for(channel.kind)
+        settings = channel.settings or {}
         return cls(
+            location_mapping=[
+                LocationMapping(location=k, platform_location_id=str(v))
+                for k, v in sorted((settings.get("location_mapping") or {}).items())
+            ],
+            carrier_mapping=[
+                CarrierMapping(carrier=k, platform_carrier=str(v))
+                for k, v in sorted((settings.get("carrier_mapping") or {}).items())
+            ],
             consecutive_failures=channel.consecutive_failures,
             next_sync_at=channel.next_sync_at,
             stale=channel.is_stale(datetime.now(UTC)),

@@ -44,6 +44,13 @@ class BuyLabelInput:
         default=None, description="A rate from `rates`: buys exactly that carrier and service (instead of both)."
     )
     lines: list[LineQuantityInput] | None = strawberry.field(default=None, description="Lines for a partial shipment.")
+    location: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Your name of the warehouse the parcel leaves from. On platforms with locations (Shopify) the "
+            "channel needs a location mapping for it, checked before anything is bought."
+        ),
+    )
 
 
 def line_quantities(lines: list[LineQuantityInput] | None) -> dict[int, int] | None:
@@ -55,6 +62,23 @@ def line_quantities(lines: list[LineQuantityInput] | None) -> dict[int, int] | N
         line_id = ids.decode("OrderLine", line.line_id, "lines")
         wanted[line_id] = wanted.get(line_id, 0) + line.quantity
     return wanted
+
+
+async def check_location(account_id: int, order_id: int, location: str | None) -> None:
+    """A write-back that would need a location mapping the channel lacks is refused before money moves."""
+    if location is None:
+        return
+    row = await models.Channel.filter(account_id=account_id, orders__id=order_id).first()
+    spec = spec_for(row.kind) if row is not None else None
+    if row is None or spec is None or not spec.can(ChannelCapability.LOCATIONS):
+        return
+    if location not in ((row.settings or {}).get("location_mapping") or {}):
+        raise DomainError(
+            ErrorCode.LOCATION_MAPPING_MISSING,
+            f"{spec.title} must be told which of its locations ships this parcel: add a location mapping for "
+            f"'{location}' to channel '{row.name}' (updateChannel locationMapping) and buy again.",
+            ["location"],
+        )
 
 
 @strawberry.type(description="Result of buyLabel.")
@@ -116,7 +140,8 @@ async def buy_label(info: Info, input: BuyLabelInput) -> BuyLabelPayload:
         wanted = line_quantities(input.lines)
         carrier, service = decode_rate_id(input.rate_id) if input.rate_id else (input.carrier, input.service)
         await runtime.carrier_client(account_id, carrier)  # unknown carrier: refused before anything is recorded
-        begin = (account_id, order_id, wanted, carrier, service, input.idempotency_key)
+        await check_location(account_id, order_id, input.location)
+        begin = (account_id, order_id, wanted, carrier, service, input.idempotency_key, input.location)
         try:
             shipment, _ = await services.begin_label_purchase(runtime.uow(info.context.actor), *begin)
         except DuplicateIdempotencyKey:  # a concurrent request with this key won the insert

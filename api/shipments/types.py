@@ -57,6 +57,10 @@ class Shipment:
     label_pdf_url: str | None = strawberry.field(description="4x6 PDF label; needs your API key.")
     label_zpl_url: str | None = strawberry.field(description="ZPL label for thermal printers; needs your API key.")
     created_at: datetime | None = strawberry.field(description="When the purchase was asked for.")
+    location: str | None = strawberry.field(description="The warehouse it leaves from (your name for it).")
+    carrier_name: str | None = strawberry.field(
+        description="Who moves the parcel (e.g. USPS) when an aggregator such as EasyPost sold the label."
+    )
 
     @strawberry.field(description="Customer e-mails about this parcel (shipped, delivered), oldest first.")
     async def notifications(
@@ -76,6 +80,8 @@ class Shipment:
             id=strawberry.ID(ids.encode("Shipment", shipment.id)),
             order_id=strawberry.ID(ids.encode("Order", shipment.order_id)),
             carrier=shipment.carrier,
+            carrier_name=shipment.carrier_name,
+            location=shipment.location,
             service=shipment.service,
             status=shipment.status,
             tracking_number=shipment.tracking_number,

@@ -431,3 +431,22 @@ async def test_a_fulfillment_still_pending_at_the_shop_is_not_posted_twice(
     again = await client.create_fulfillment(str(order["id"]), None, UPS)
     assert again == first
     assert len(calls(fake, "POST", "/fulfillments.json")) == 1
+
+
+async def test_a_parcel_from_a_location_ships_only_that_locations_lines(fake: FakeShopify, client: ShopifyClient) -> None:
+    from adapters.channels.shopify.fake_data import LOCATION_IDS
+
+    west, east = (str(location) for location in LOCATION_IDS)
+    order = fake.add_order(
+        line_items=[
+            {"title": "Canvas Tote", "sku": "TOTE", "quantity": 1, "price": "24.00"},
+            {"title": "Enamel Mug", "sku": "MUG", "quantity": 1, "price": "18.50"},
+        ],
+        split_locations=True,
+    )  # the tote is stocked at the first location, the mug at the second
+    mug = str(order["line_items"][1]["id"])
+    with pytest.raises(ChannelRejected, match="fulfillable"):
+        await client.create_fulfillment(str(order["id"]), [(mug, 1)], UPS, location_id=west)
+    fulfillment_id = await client.create_fulfillment(str(order["id"]), [(mug, 1)], UPS, location_id=east)
+    (shipped,) = [f for f in fake.fulfillments(order["id"]) if str(f["id"]) == fulfillment_id]
+    assert str(shipped["location_id"]) == east

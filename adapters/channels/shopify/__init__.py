@@ -47,6 +47,7 @@ SPEC = ChannelSpec(
             Can.TRACKING_URL,
             Can.UNDO_SHIPMENT,
             Can.DELIVERED_STATUS,
+            Can.LOCATIONS,
         }
     ),
     build_client=build_client,

@@ -139,18 +139,26 @@ class ShopifyClient:
         tracking: Tracking | None,
         *,
         order_complete: bool = True,
+        location_id: str | None = None,
     ) -> str:
-        """Shopify tracks fulfilment per line, so each shipment is written as it happens (`order_complete` unused)."""
+        """Shopify tracks fulfilment per line, so each shipment is written as it happens (`order_complete` unused).
+
+        `location_id`: the Shopify location the parcel leaves from; only its fulfillment orders are shipped.
+        """
         attempt = 0
         while True:
             try:
-                return await self._create_fulfillment_once(external_order_id, lines, tracking)
+                return await self._create_fulfillment_once(external_order_id, lines, tracking, location_id)
             except ChannelUnavailable as exc:
                 # The POST may have landed before the failure: start over from the idempotency check, never re-POST.
                 attempt = await self._backoff_or_raise(attempt, exc)
 
     async def _create_fulfillment_once(
-        self, order_id: str, lines: Sequence[tuple[str, int]] | None, tracking: Tracking | None
+        self,
+        order_id: str,
+        lines: Sequence[tuple[str, int]] | None,
+        tracking: Tracking | None,
+        location_id: str | None = None,
     ) -> str:
         # A fulfillment the shop is still processing (pending/open) counts: matching only finished
         # ones would post a second fulfillment for the same parcel.
@@ -159,6 +167,8 @@ class ShopifyClient:
         if already is not None:
             return already
         fulfillment_orders = await self._fulfillment_orders(order_id)
+        if location_id is not None:
+            fulfillment_orders = [fo for fo in fulfillment_orders if str(fo.get("assigned_location_id")) == location_id]
         if tracking is None and lines is None and done and not _anything_fulfillable(fulfillment_orders):
             return str(done[-1]["id"])
         try:
