@@ -31,9 +31,11 @@ from api.shipments.batch import BatchQueries, BuyLabelsPayload, buy_labels
 from api.shipments.mutations import (
     BuyLabelPayload,
     CancelLabelPayload,
+    ReprintLabelPayload,
     SkipShippingPayload,
     buy_label,
     cancel_label,
+    reprint_label,
     skip_shipping,
 )
 from api.subscriptions import Subscription
@@ -62,6 +64,9 @@ class Mutation(NotificationMutations):
     buy_labels: BuyLabelsPayload = strawberry.mutation(
         resolver=buy_labels,
         description="Buy labels for many orders at once (idempotent); one merged PDF; per-order failures reported.",
+    )
+    reprint_label: ReprintLabelPayload = strawberry.mutation(
+        resolver=reprint_label, description="The stored label again (PDF or ZPL): never a second purchase."
     )
     cancel_label: CancelLabelPayload = strawberry.mutation(
         resolver=cancel_label, description="Void a label; the order goes back to READY_TO_SHIP."

@@ -102,6 +102,11 @@ class TrackingStatus(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+class LabelFormat(StrEnum):
+    PDF = "PDF"  # 4x6
+    ZPL = "ZPL"  # thermal printers
+
+
 class RefundStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
     REFUNDED = "REFUNDED"

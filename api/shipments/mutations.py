@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 
@@ -9,7 +10,7 @@ import strawberry
 
 from adapters.channels.catalog import spec_for
 from adapters.persistence import mapping, models
-from adapters.persistence.repositories import DuplicateIdempotencyKey
+from adapters.persistence.repositories import DuplicateIdempotencyKey, TortoiseLabelRepository
 from api import ids
 from api.carriers.rate_ids import decode_rate_id
 from api.context import Info
@@ -17,8 +18,8 @@ from api.errors import UserError, refusals
 from api.jobs import wait_for_job
 from api.orders.types import Order
 from api.shipments.types import Shipment
-from domain import services
-from domain.errors import DomainError, ErrorCode
+from domain import model, services
+from domain.errors import DomainError, ErrorCode, NotFound
 from domain.model import ChannelCapability, ShipmentStatus
 
 log = logging.getLogger(__name__)
@@ -235,3 +236,55 @@ class _WithError(Exception):
     def __init__(self, shipment: Shipment, order: Order, code: ErrorCode, message: str) -> None:
         self.shipment, self.order = shipment, order
         self.user_error = UserError(field=None, message=message, code=code)
+
+
+LabelFormat = strawberry.enum(
+    model.LabelFormat, description="A label file format: 4x6 PDF or ZPL for thermal printers."
+)
+
+
+@strawberry.input(description="Print a bought label again: the stored file, never a new purchase.")
+class ReprintLabelInput:
+    shipment_id: strawberry.ID = strawberry.field(description="The label.")
+    format: LabelFormat = strawberry.field(  # type: ignore[valid-type]
+        default=model.LabelFormat.PDF, description="PDF or ZPL."
+    )
+
+
+@strawberry.type(description="Result of reprintLabel.")
+class ReprintLabelPayload:
+    shipment: Shipment | None = strawberry.field(description="The label's shipment.")
+    url: str | None = strawberry.field(description="Where to download the file (with your API key).")
+    content_base64: str | None = strawberry.field(description="The file itself, base64-encoded.")
+    user_errors: list[UserError] = strawberry.field(description="Why there is nothing to print.")
+
+
+async def reprint_label(info: Info, input: ReprintLabelInput) -> ReprintLabelPayload:
+    context = info.context
+
+    async def run() -> tuple[Shipment, str, str]:
+        shipment_id = ids.decode("Shipment", input.shipment_id, "shipmentId")
+        row = await models.Shipment.get_or_none(id=shipment_id, account_id=context.account_id)
+        if row is None:
+            raise NotFound("Shipment", ["shipmentId"])
+        if row.status in (ShipmentStatus.PURCHASING.value, ShipmentStatus.FAILED.value, ShipmentStatus.VOIDED.value):
+            raise DomainError(
+                ErrorCode.LABEL_NOT_PURCHASED,
+                f"The label is {row.status.lower()}: there is nothing to print",
+                ["shipmentId"],
+            )
+        kind = model.LabelFormat(input.format.value).value
+        content = await TortoiseLabelRepository().get(context.account_id, shipment_id, kind)
+        if content is None:
+            raise DomainError(
+                ErrorCode.NOT_FOUND,
+                f"The carrier sold this label as {'PDF' if kind == 'ZPL' else 'ZPL'} only",
+                ["format"],
+            )
+        shipment = Shipment.from_domain(mapping.shipment(row))
+        return shipment, f"/labels/{shipment_id}.{kind.lower()}", base64.b64encode(content).decode()
+
+    done, errors = await refusals(run)
+    if done is None:
+        return ReprintLabelPayload(shipment=None, url=None, content_base64=None, user_errors=errors)
+    return ReprintLabelPayload(shipment=done[0], url=done[1], content_base64=done[2], user_errors=[])

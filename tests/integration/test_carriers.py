@@ -184,3 +184,30 @@ async def test_a_carrier_name_that_is_not_configured_is_refused_before_anything_
     (error,) = result["buyLabel"]["userErrors"]
     assert error["code"] == "CARRIER_NOT_CONFIGURED" and error["field"] == ["carrier"]
     assert await models.Shipment.all().count() == 0
+
+
+REPRINT = """
+mutation($input: ReprintLabelInput!) { reprintLabel(input: $input) {
+  url contentBase64 shipment { id } userErrors { field message code }
+} }"""
+
+
+async def test_reprint_returns_the_stored_label_and_buys_nothing(waybill: Harness) -> None:
+    import base64
+
+    order_id = await ready_order(waybill)
+    bought = (await waybill.gql(BUY, {"input": {"orderId": order_id, "idempotencyKey": "r1"}}))["buyLabel"]
+    shipment_id = bought["shipment"]["id"]
+    sold = len(waybill.carrier.labels)
+    pdf = (await waybill.gql(REPRINT, {"input": {"shipmentId": shipment_id}}))["reprintLabel"]
+    zpl = (await waybill.gql(REPRINT, {"input": {"shipmentId": shipment_id, "format": "ZPL"}}))["reprintLabel"]
+    assert base64.b64decode(pdf["contentBase64"]).startswith(b"%PDF")
+    assert base64.b64decode(zpl["contentBase64"]).startswith(b"^XA")
+    downloaded = await waybill.http.get(
+        f"{waybill.base_url}{pdf['url']}", headers={"Authorization": f"Bearer {waybill.api_key}"}
+    )
+    assert downloaded.content == base64.b64decode(pdf["contentBase64"]), "the same stored file"
+    assert len(waybill.carrier.labels) == sold, "a reprint never buys"
+    other = await waybill.new_key("Another shop")
+    hidden = await waybill.gql(REPRINT, {"input": {"shipmentId": shipment_id}}, key=other)
+    assert [e["code"] for e in hidden["reprintLabel"]["userErrors"]] == ["NOT_FOUND"]
