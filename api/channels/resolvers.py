@@ -158,15 +158,22 @@ async def connect_channel(info: Info, input: ConnectChannelInput) -> ConnectChan
     return ConnectChannelPayload(channel=channel, user_errors=errors)
 
 
+async def _own_channel(context: Any, channel_id: strawberry.ID) -> models.Channel:
+    """The caller's channel by global id; another account's answers exactly like a missing one."""
+    pk = ids.decode("Channel", channel_id, "channelId")
+    row = await models.Channel.get_or_none(id=pk, account_id=context.account_id)
+    if row is None:
+        raise NotFound("Channel", ["channelId"])
+    return row
+
+
 async def reconnect_channel(info: Info, input: ReconnectChannelInput) -> ReconnectChannelPayload:
     context = info.context
 
     async def run() -> Channel:
         context.require("manage_channels")
-        channel_id = ids.decode("Channel", input.channel_id, "channelId")
-        row = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
-        if row is None:
-            raise NotFound("Channel", ["channelId"])
+        row = await _own_channel(context, input.channel_id)
+        channel_id = int(row.id)
         kind = model.ChannelKind(row.kind)
         if input.credentials is not None:
             fresh = await _checked_credentials(context, kind, credentials_from_input(kind, input.credentials))
@@ -204,11 +211,8 @@ async def test_channel_connection(info: Info, input: TestChannelConnectionInput)
 
     async def run() -> str:
         context.require("manage_channels")
-        channel_id = ids.decode("Channel", input.channel_id, "channelId")
-        row = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
-        if row is None:
-            raise NotFound("Channel", ["channelId"])
-        return await _check_stored(context, channel_id, SPECS[model.ChannelKind(row.kind)].title)
+        row = await _own_channel(context, input.channel_id)
+        return await _check_stored(context, int(row.id), SPECS[model.ChannelKind(row.kind)].title)
 
     store_name, errors = await refusals(run)
     return TestChannelConnectionPayload(ok=store_name is not None, store_name=store_name, user_errors=errors)
@@ -318,10 +322,8 @@ async def sync_channel(info: Info, input: SyncChannelInput) -> SyncChannelPayloa
 
     async def run() -> SyncRun:
         context.require("manage_channels")
-        channel_id = ids.decode("Channel", input.channel_id, "channelId")
-        channel = await models.Channel.get_or_none(id=channel_id, account_id=context.account_id)
-        if channel is None:
-            raise NotFound("Channel", ["channelId"])
+        channel = await _own_channel(context, input.channel_id)
+        channel_id = int(channel.id)
         if channel.state == model.ConnectionState.DISABLED:
             raise DomainError(ErrorCode.CHANNEL_DISABLED, "The channel is disabled", ["channelId"])
         run_id = await start_sync_run(context.runtime, context.account_id, channel_id, model.SyncTrigger.MANUAL)
