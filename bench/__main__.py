@@ -17,7 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox
-from bench import machine, report, run, webhooks
+from api.shipments.batch import MAX_BATCH
+from bench import labels, machine, report, run, webhooks
 from bench.profiling import REPO
 
 
@@ -44,27 +45,47 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="only the webhook benchmark; prints, leaves docs/BENCHMARKS.md alone (its block holds every section)",
     )
+    parser.add_argument(
+        "--labels", type=int, default=_env_int("WAYBILL_BENCH_LABELS", 200), help="orders in the buyLabels batch"
+    )
+    parser.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="only the label batch benchmark (with --webhooks-only: both); prints, leaves docs/BENCHMARKS.md alone",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     if args.orders < 1 or args.repeat < 1 or args.requests < 1 or args.webhooks < 1:
         parser.error("--orders, --repeat, --requests and --webhooks must be at least 1")
+    if not 1 <= args.labels <= MAX_BATCH:
+        parser.error(f"--labels must be 1 to {MAX_BATCH} (one buyLabels batch)")
     if "postgres" in args.backends and not os.environ.get("DATABASE_URL"):
         parser.error("the postgres backend needs DATABASE_URL (a server where databases may be created)")
     return args
 
 
+def _only(args: argparse.Namespace) -> bool:
+    """A section-only run: the results block would miss sections, so it is printed, never written."""
+    return bool(args.webhooks_only or args.labels_only)
+
+
 def main(args: argparse.Namespace) -> list[report.BackendResult]:
     results = []
     for kind in [k.strip() for k in args.backends.split(",") if k.strip()]:
-        if args.webhooks_only:
+        if _only(args):
             results.append(report.BackendResult(kind, []))
         else:
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 results.append(pool.submit(run.backend_process, kind, args).result())
-        run.log(f"{kind}: webhook benchmark, {args.webhooks} deliveries")
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results[-1].webhooks = pool.submit(webhooks.webhook_process, kind, args).result()
+        if args.webhooks_only or not _only(args):
+            run.log(f"{kind}: webhook benchmark, {args.webhooks} deliveries")
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results[-1].webhooks = pool.submit(webhooks.webhook_process, kind, args).result()
+        if args.labels_only or not _only(args):
+            run.log(f"{kind}: label batch benchmark, {args.labels} labels")
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results[-1].labels = pool.submit(labels.label_process, kind, args).result()
     return results
 
 
@@ -81,7 +102,7 @@ def cli(argv: list[str] | None = None) -> int:
     lines = report.section(about, command.strip(), args.repeat, results)
     print("\n".join(lines))
     run.log(f"done in {time.perf_counter() - started:.0f} s")
-    if not args.no_write and not args.webhooks_only:
+    if not args.no_write and not _only(args):
         report.write(args.output, lines)
         run.log(f"results written to {args.output}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -54,7 +55,9 @@ HEADER = (
     "order_number,order_date,status,customer_email,ship_name,ship_line1,ship_city,ship_region,"
     "ship_postal_code,ship_country,sku,title,quantity,weight_grams\n"
 )
-IMPORT = "mutation($input: ImportOrdersCsvInput!) { importOrdersCsv(input: $input) { created rowErrors { line message } } }"
+IMPORT = (
+    "mutation($input: ImportOrdersCsvInput!) { importOrdersCsv(input: $input) { created rowErrors { line message } } }"
+)
 ORDERS = (
     "query($after: String) { orders(first: 250, after: $after) "
     "{ edges { node { id number status } } pageInfo { hasNextPage endCursor } } }"
@@ -106,7 +109,9 @@ def _carrier_serve(conn: Connection) -> None:
     from adapters.carriers.sandbox.rules import SandboxSchedule
 
     never = 1e9
-    carrier = SandboxCarrier(schedule=SandboxSchedule(pre_transit_s=never, in_transit_s=never, out_for_delivery_s=never))
+    carrier = SandboxCarrier(
+        schedule=SandboxSchedule(pre_transit_s=never, in_transit_s=never, out_for_delivery_s=never)
+    )
 
     async def count(request: Request) -> JSONResponse:
         return JSONResponse(len(carrier.labels))
@@ -198,7 +203,11 @@ class _Api:
         while True:
             page = (await self.gql(ORDERS, {"after": after}))["orders"]
             found.update(
-                {int(e["node"]["number"]): e["node"]["id"] for e in page["edges"] if e["node"]["status"] == "READY_TO_SHIP"}
+                {
+                    int(e["node"]["number"]): e["node"]["id"]
+                    for e in page["edges"]
+                    if e["node"]["status"] == "READY_TO_SHIP"
+                }
             )
             if not page["pageInfo"]["hasNextPage"]:
                 return [found[number] for number in sorted(found)]
@@ -256,7 +265,9 @@ async def _batch(api: _Api, ws: Any, order_ids: list[str], key: str) -> tuple[st
 # --- the baseline: the carrier client alone ---------------------------------------------------
 
 
-async def _raw(client: SandboxCarrierClient, requests: list[RateRequest], service: str, tag: str, parallel: int) -> float:
+async def _raw(
+    client: SandboxCarrierClient, requests: list[RateRequest], service: str, tag: str, parallel: int
+) -> float:
     gate = asyncio.Semaphore(parallel)
 
     async def one(i: int, request: RateRequest) -> None:
@@ -274,7 +285,7 @@ async def _raw(client: SandboxCarrierClient, requests: list[RateRequest], servic
 
 async def measure_labels(settings: Settings, labels: int = 200) -> LabelMeasure:
     async with carrier_process() as carrier_url:
-        settings = Settings(**{**settings.__dict__, "sandbox_carrier_url": carrier_url})
+        settings = dataclasses.replace(settings, sandbox_carrier_url=carrier_url)
         app = create_app(settings, embedded_worker=True)
         async with _serve(app) as base, httpx.AsyncClient(timeout=60) as http:
             account_id = await create_account("Label bench")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.importing import ImportMeasure
+from bench.labels import LabelMeasure
+from bench.labels import rows as label_rows
 from bench.machine import Machine
 from bench.profiling import Profile, describe
 from bench.query import QueryMeasure
@@ -24,6 +26,7 @@ class BackendResult:
     query: QueryMeasure | None = None
     profiles: list[Profile] = field(default_factory=list)
     webhooks: WebhookMeasure | None = None
+    labels: LabelMeasure | None = None
 
 
 def _row(cells: list[str]) -> str:
@@ -183,6 +186,8 @@ def section(machine: Machine, command: str, repeat: int, results: list[BackendRe
             out += [f"- `{statement}`" for statement in result.query.query_log]
         if result.webhooks is not None:
             out += [*([""] if result.imports else []), *webhook_rows(result.webhooks)]
+        if result.labels is not None:
+            out += [*([""] if result.imports or result.webhooks else []), *label_rows(result.labels)]
         for profile in result.profiles:
             out += ["", "```", *describe(profile), "```"]
     return out

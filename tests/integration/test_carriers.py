@@ -211,3 +211,27 @@ async def test_reprint_returns_the_stored_label_and_buys_nothing(waybill: Harnes
     other = await waybill.new_key("Another shop")
     hidden = await waybill.gql(REPRINT, {"input": {"shipmentId": shipment_id}}, key=other)
     assert [e["code"] for e in hidden["reprintLabel"]["userErrors"]] == ["NOT_FOUND"]
+
+
+async def test_a_shippo_purchase_that_completes_later_is_collected_once(waybill: Harness) -> None:
+    """Shippo answers QUEUED and settles later: buyLabel never buys twice while it waits."""
+    async with carriers_served() as fakes:
+        await connect_carriers(waybill, fakes)
+        order_id = await ready_order(waybill)
+        rates = (await waybill.gql(RATES, {"id": order_id}))["rates"]["rates"]
+        chosen = next(r for r in rates if r["carrier"] == "shippo")
+        fakes.shippo.queue_next(1, polls=12)  # still QUEUED after the client's first round of polls
+        given = {"orderId": order_id, "idempotencyKey": "async-1", "rateId": chosen["id"]}
+        first = (await waybill.gql(BUY, {"input": given}))["buyLabel"]
+        # Within the mutation's wait the label may be collected already, or still be on its way.
+        assert all(error["code"] == "CARRIER_UNAVAILABLE" for error in first["userErrors"]), first
+
+        async def purchased() -> bool:
+            shipments = (await waybill.gql(SHIPMENT, {"id": order_id}))["order"]["shipments"]
+            assert [s["status"] for s in shipments] == ["PURCHASED"], shipments
+            return True
+
+        await eventually(purchased, within=60)
+        again = (await waybill.gql(BUY, {"input": given}))["buyLabel"]
+        assert again["shipment"]["status"] == "PURCHASED"
+    assert len(fakes.shippo.transactions) == 1, "one transaction, however many times Waybill asked"
