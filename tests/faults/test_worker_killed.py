@@ -49,10 +49,11 @@ async def test_a_worker_killed_mid_import_is_taken_over_without_losing_or_doubli
         await stack.group.worker()
 
         runs = await eventually(lambda: imported_once(api, channel_id, external_ids), within=TAKEOVER_WITHIN)
-        # The run the kill cut off is resumed (its worker's lock lapsed) and finishes from the cursor; it
-        # is not left RUNNING, nor replaced by a second import of the same orders.
-        (resumed,) = [run for run in runs if run["id"] == cut_off]
-        assert resumed["status"] == "SUCCEEDED", runs
+        # The run the kill cut off is never left RUNNING: either the tick resumed it from the cursor (its
+        # worker's lock lapsed) and it finished, or another run took the channel first and closed it as
+        # interrupted. Which one wins is a race; either way every order is in once (imported_once).
+        (cut,) = [run for run in runs if run["id"] == cut_off]
+        assert cut["status"] == "SUCCEEDED" or "Interrupted" in (cut["error"] or ""), runs
 
 
 async def test_a_worker_killed_mid_write_back_is_taken_over_and_the_store_ships_once(db: Database) -> None:

@@ -19,20 +19,28 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Yields the base URL (http://127.0.0.1:PORT) while uvicorn serves `app` on it."""
-    port = port or free_port()
+    """Yields the base URL (http://127.0.0.1:PORT) while uvicorn serves `app` on it.
+
+    The socket is bound here, to port 0 unless one is given, so two test workers in parallel can never be
+    handed the same port between choosing it and binding it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    bound = int(sock.getsockname()[1])
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto", ws="websockets-sansio"
+        app, host="127.0.0.1", port=bound, log_level="warning", lifespan="auto", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
             raise RuntimeError("server exited before it started")
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         await task
+        sock.close()
