@@ -7,6 +7,7 @@ another's rows and nothing is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import urllib.parse
@@ -46,7 +47,7 @@ async def blank_database(tmp_path: Path) -> AsyncIterator[Database]:
     name = f"waybill_test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await _create_database(admin, name)
         try:
             yield Database(url=_with_database(admin_url, name), data_dir=data_dir)
         finally:
@@ -62,6 +63,18 @@ async def db(blank_database: Database) -> AsyncIterator[Database]:
     await init_db(blank_database.url, blank_database.data_dir)
     yield blank_database
     await close_db()
+
+
+async def _create_database(admin: asyncpg.Connection, name: str) -> None:
+    """Two test workers creating databases at once can find the template busy for a moment: wait and retry."""
+    for attempt in range(20):
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            return
+        except asyncpg.exceptions.ObjectInUseError:
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
 
 
 def _with_database(url: str, name: str) -> str:
