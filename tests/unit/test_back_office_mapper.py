@@ -289,7 +289,9 @@ def test_empty_address_and_zero_quantity_lines() -> None:
 
 
 @pytest.mark.parametrize(
-    "wrap", [lambda o: {"order": o}, lambda o: {"orders": [o], "next_cursor": None}, lambda o: o], ids=str
+    "wrap",
+    [lambda o: {"order": o}, lambda o: {"orders": [o], "next_cursor": None}, lambda o: o],
+    ids=["single-order response", "list response", "bare order"],  # stable ids: pytest-xdist workers must agree
 )
 def test_parse_document_accepts_the_usual_shapes(wrap: Any) -> None:
     [order] = parse_document(wrap(unfulfilled()))
