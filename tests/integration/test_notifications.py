@@ -149,6 +149,13 @@ async def connect_store(waybill: Harness) -> str:
 
 
 async def buy_label(waybill: Harness, placed: dict[str, Any], key: str = "label-1") -> Bought:
+    # The order may be placed after the connect's first sync ran: sync again rather than wait for the schedule.
+    for channel in (await waybill.gql("{ channels { id } }"))["channels"]:
+        await waybill.gql(
+            "mutation($id: ID!) { syncChannel(input: {channelId: $id}) { userErrors { message } } }",
+            {"id": channel["id"]},
+        )
+
     async def imported() -> dict[str, Any]:
         nodes = [e["node"] for e in (await waybill.gql(ORDERS))["orders"]["edges"]]
         found = [node for node in nodes if node["number"] == placed["name"]]
