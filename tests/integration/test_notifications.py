@@ -239,8 +239,9 @@ async def test_the_customer_gets_shipped_then_delivered_with_the_tracking_link(
     assert html is not None and f'href="{bought.tracking_url}"' in html.get_content()
 
     await deliver(mailing, bought)
-    # No trigger this time: the tick's sweep finds the delivered parcel that is owed an e-mail.
-    assert await due_notifications(mailing.runtime) >= 1
+    # The delivery's after-commit trigger or the tick's sweep, whichever comes first (the sweep on its own
+    # is tested with the SMTP server down below): either way exactly one e-mail.
+    await due_notifications(mailing.runtime)
     await notice(mailing, bought, NotificationKind.DELIVERED, until="SENT")
     first_again, second = await eventually(lambda: _exactly(mailbox, 2))
     assert first_again.message["Message-ID"] == first.message["Message-ID"]
@@ -286,7 +287,7 @@ async def test_a_channel_that_emails_its_buyers_itself_gets_no_email(mailing: Ha
     assert skipped["status"] == "SKIPPED"
     assert skipped["error"] == "customer notifications are switched off for this channel"
     await deliver(mailing, bought)
-    assert await due_notifications(mailing.runtime) >= 1
+    await due_notifications(mailing.runtime)  # or the after-commit trigger already did: the outcome is the same
     assert (await notice(mailing, bought, NotificationKind.DELIVERED))["status"] == "SKIPPED"
     assert mailbox.messages() == []
 
