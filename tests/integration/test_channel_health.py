@@ -110,12 +110,13 @@ async def test_reconnect_checks_the_credentials_and_resumes_from_the_cursor(wayb
         return True
 
     await eventually(both_orders, within=30)
-    resumed = (
-        await models.SyncRun.filter(channel_id=ids.decode("Channel", channel_id, "id"), status="SUCCEEDED")
-        .order_by("-id")
-        .first()
-    )
-    assert resumed is not None and resumed.cursor_before == cursor, "the sync resumed from the stored cursor"
+    # The orders show once their page commits; the run itself ends a moment later.
+    finished = await eventually(lambda: runs_done(waybill, channel_id))
+    latest = finished[0]
+    assert latest["status"] == "SUCCEEDED" and latest["durationSeconds"] >= 0
+    assert latest["cursorAfter"] >= latest["cursorBefore"]
+    resumed = await models.SyncRun.get(id=ids.decode("SyncRun", latest["id"], "id"))
+    assert resumed.cursor_before == cursor, "the sync resumed from the stored cursor"
 
 
 async def test_a_channel_without_a_successful_sync_for_three_intervals_is_stale(waybill: Harness) -> None:
