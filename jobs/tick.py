@@ -73,14 +73,18 @@ async def _stranded_webhooks(runtime: Runtime, now: datetime) -> int:
 
 
 async def _orphaned_syncs(runtime: Runtime, now: datetime) -> int:
-    """RUNNING runs nobody holds the channel's lock for: their worker was killed. Resume them from the cursor."""
-    runs = await models.SyncRun.filter(status=SyncStatus.RUNNING.value, started_at__lte=now - ORPHAN_GRACE).values_list(
-        "id", "channel_id"
-    )
+    """Runs nobody is working on: RUNNING without the channel's lock (their worker was killed), or QUEUED
+    for long (their job was lost with Redis). Run them again: a sync job for a finished run does nothing."""
+    running = await models.SyncRun.filter(
+        status=SyncStatus.RUNNING.value, started_at__lte=now - ORPHAN_GRACE
+    ).values_list("id", "channel_id")
+    queued = await models.SyncRun.filter(
+        status=SyncStatus.QUEUED.value, created_at__lte=now - ORPHAN_GRACE
+    ).values_list("id", "channel_id")
     resumed = 0
-    for run_id, channel_id in runs:
+    for run_id, channel_id in [*running, *queued]:
         if await runtime.redis.exists(runtime.key(f"lock:sync:{channel_id}")):
-            continue  # still being worked on
+            continue  # the channel is being synced: this run's turn comes after
         bucket = int(now.timestamp() // 30)
         await runtime.enqueue("sync_channel", channel_id, run_id, job_id=f"sync-resume:{run_id}:{bucket}")
         resumed += 1
