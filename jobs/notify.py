@@ -21,6 +21,7 @@ from jinja2 import TemplateError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
+from adapters.carriers.catalog import carrier_title
 from adapters.notifications import NotificationKind, NotificationStatus
 from adapters.notifications.mailer import (
     MailError,
@@ -49,7 +50,6 @@ SWEEP_WINDOW = timedelta(days=2)
 SWEEP_MAX_ATTEMPTS = 15
 SWEEP_BATCH = 500
 #: What the customer reads as the carrier when the label does not name the one that moves the parcel.
-CARRIER_TITLES = {"sandbox": "Waybill Sandbox", "easypost": "EasyPost", "shippo": "Shippo"}
 
 _LIVE = (ShipmentStatus.PURCHASED.value, ShipmentStatus.IN_TRANSIT.value)
 _SHIPPING = (OrderStatus.SHIPPING.value, OrderStatus.PARTIALLY_SHIPPED.value)
@@ -226,7 +226,7 @@ async def _facts(parcel: _Parcel, kind: NotificationKind) -> MessageFacts:
         order_number=parcel.order.number,
         customer_name=parcel.order.customer_name or "",
         shop_name=parcel.account.name,
-        carrier_name=shipment.carrier_name or CARRIER_TITLES.get(shipment.carrier, shipment.carrier),
+        carrier_name=shipment.carrier_name or carrier_title(shipment.carrier),
         tracking_number=shipment.tracking_number or "",
         tracking_url=shipment.tracking_url or "",
         lines=tuple(ShippedLine(title=line.title, quantity=quantities[line.id]) for line in order_lines),

@@ -12,6 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.carriers.catalog import carrier_title
 from adapters.channels.catalog import spec_for
 from adapters.locks import try_lock
 from adapters.persistence import models, outbox
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=2)
 MAX_DELAY_S = 3600.0
 REAUTH_RETRY_S = 300.0
-CARRIER_NAMES = {"sandbox": "Waybill Sandbox"}
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
@@ -103,7 +103,7 @@ def tracking_for(payload: dict[str, Any], settings: dict[str, Any]) -> Tracking:
     mapped = (settings.get("carrier_mapping") or {}).get(payload["carrier"]) or (
         settings.get("carrier_mapping") or {}
     ).get(carrier)
-    company = mapped or CARRIER_NAMES.get(carrier, carrier)
+    company = mapped or carrier_title(carrier)
     return Tracking(
         company=company,
         number=payload["tracking_number"],

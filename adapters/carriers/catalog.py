@@ -18,6 +18,12 @@ from adapters.channels.base import CredentialField
 from domain.ports import CarrierClient, TrackingInfo
 
 SANDBOX = "sandbox"
+SANDBOX_TITLE = "Waybill Sandbox"
+
+
+def carrier_title(carrier: str) -> str:
+    """How a carrier is named to buyers and channels: the sandbox by its title, an account by the merchant's name."""
+    return SANDBOX_TITLE if carrier == SANDBOX else carrier
 
 
 class CarrierKind(StrEnum):
