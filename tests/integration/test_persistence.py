@@ -104,7 +104,7 @@ async def setup_account() -> tuple[int, Channel]:
 # --- migrations and connection settings ---------------------------------------------------
 
 #: Every migration, in order: a new one is added here on purpose, with a test of its upgrade.
-MIGRATIONS = ["0001_initial", "0002_sync_engine", "0003_shipping"]
+MIGRATIONS = ["0001_initial", "0002_sync_engine", "0003_shipping", "0004_drafts", "0005_forwarding", "0006_security"]
 
 
 @pytest.mark.db
