@@ -27,6 +27,8 @@ class Settings:
     #: How often the worker looks for channels due a sync, outbox writes due a retry, parcels to track.
     tick_seconds: float = field(default_factory=lambda: _float("WAYBILL_TICK_SECONDS", 5.0))
     tracking_interval_seconds: float = field(default_factory=lambda: _float("WAYBILL_TRACKING_INTERVAL_SECONDS", 60.0))
+    #: How long a worker waits for a channel or carrier to answer before treating the call as lost.
+    http_timeout_seconds: float = field(default_factory=lambda: _float("WAYBILL_HTTP_TIMEOUT_SECONDS", 15.0))
     #: Where the built-in sandbox carrier answers; unset, the API serves it itself under /sandbox/carrier.
     sandbox_carrier_url: str | None = field(
         default_factory=lambda: os.environ.get("WAYBILL_SANDBOX_CARRIER_URL") or None

@@ -48,7 +48,11 @@ class Runtime:
             self.redis_url = self.valkey.start()
         await db.init_db(self.settings.database_url, self.settings.data_dir, migrate=migrate)
         self._redis = await connect(self.redis_url, self.settings.queue_name)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                self.settings.http_timeout_seconds, connect=min(5.0, self.settings.http_timeout_seconds)
+            )
+        )
         self._secrets = SecretBox.from_env(self.settings.data_dir)
         self._bus = EventBus(self._redis, self._backlog, _latest_event_id, self.key("events"))
 

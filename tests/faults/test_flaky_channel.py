@@ -23,8 +23,10 @@ from tests.support.servers import serve_app
 
 pytestmark = [pytest.mark.db]
 
-#: Past the workers' HTTP timeout (15 s, adapters/runtime.py): the request lands, the answer never comes back.
-STALL_S = 16.0
+#: The workers' HTTP timeout, shortened from the 15 s default so a stall costs seconds, not the test's minute.
+HTTP_TIMEOUT_S = 3.0
+#: Past that timeout: the request lands, the answer never comes back.
+STALL_S = HTTP_TIMEOUT_S + 1.0
 SYNC = "mutation($id: ID!) { syncChannel(input: {channelId: $id}) { userErrors { code message } } }"
 
 
@@ -64,7 +66,10 @@ async def test_every_order_imported_once_and_every_label_written_once_through_a_
     # The first sync: a 500 and two 429s on the listing, which the client rides out within the run.
     fake.fail_next(1, 500, path_contains=store.list_path, method="GET")  # type: ignore[attr-defined]
     throttle(fake, 2, 0.5, store.list_path, "GET")
-    async with serve_app(fake.app) as fake_url, waybill_stack(db) as stack:
+    async with (
+        serve_app(fake.app) as fake_url,
+        waybill_stack(db, extra_env={"WAYBILL_HTTP_TIMEOUT_SECONDS": str(HTTP_TIMEOUT_S)}) as stack,
+    ):
         api = stack.api
         channel_id = await api.connect(store.kind, fake, fake_url)
         await eventually(lambda: imported_once(api, channel_id, external_ids), within=40)

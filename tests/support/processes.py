@@ -90,6 +90,8 @@ class Processes:
     redis_url: str
     carrier_url: str
     namespace: str = field(default_factory=lambda: f"wbfault:{secrets.token_hex(4)}")
+    #: More environment for every process (e.g. a short WAYBILL_HTTP_TIMEOUT_SECONDS for stall tests).
+    extra_env: dict[str, str] = field(default_factory=dict)
     started: list[tuple[asyncio.subprocess.Process, Path]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -102,6 +104,7 @@ class Processes:
             "WAYBILL_TICK_SECONDS": "1",
             "WAYBILL_TRACKING_INTERVAL_SECONDS": "3600",
             "WAYBILL_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
         env.pop("DATABASE_URL", None)  # the CI's admin URL, never the test's database
         if self.database.url:
@@ -160,8 +163,10 @@ class Processes:
 
 
 @contextlib.asynccontextmanager
-async def processes(database: Database, redis_url: str, carrier_url: str) -> AsyncIterator[Processes]:
-    group = Processes(database, redis_url, carrier_url)
+async def processes(
+    database: Database, redis_url: str, carrier_url: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Processes]:
+    group = Processes(database, redis_url, carrier_url, extra_env=dict(extra_env or {}))
     try:
         yield group
     finally:
@@ -248,7 +253,9 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def waybill_stack(database: Database, *, workers: int = 1) -> AsyncIterator[Stack]:
+async def waybill_stack(
+    database: Database, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Stack]:
     """Own Valkey, the sandbox carrier (in the test process), an API process and `workers` worker processes.
 
     `database` must be migrated and Tortoise initialised in the test process (the `db` fixture): the
@@ -262,7 +269,7 @@ async def waybill_stack(database: Database, *, workers: int = 1) -> AsyncIterato
     with own_valkey(database.data_dir) as valkey:
         async with (
             serve_app(carrier.app) as carrier_url,
-            processes(database, valkey.url, carrier_url) as group,
+            processes(database, valkey.url, carrier_url, extra_env) as group,
             httpx.AsyncClient(timeout=60) as http,
         ):
             _, base_url = await group.api()

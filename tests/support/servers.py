@@ -29,7 +29,14 @@ async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", port or 0))
     bound = int(sock.getsockname()[1])
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=bound, log_level="warning", lifespan="auto", ws="websockets-sansio"
+        app,
+        host="127.0.0.1",
+        port=bound,
+        log_level="warning",
+        lifespan="auto",
+        ws="websockets-sansio",
+        # A fake's stalled request (delay_next) would otherwise hold the test's exit for the whole stall.
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
