@@ -142,7 +142,7 @@ async def test_purchase_job_run_again_for_a_bought_label_does_nothing(waybill: H
 
 
 async def test_two_purchase_jobs_racing_for_one_shipment_complete_it_once(
-    waybill: Harness, runtime: Runtime, blank_database: Any
+    waybill: Harness, runtime: Runtime, migrated_database: Any
 ) -> None:
     _, found = await imported_order(waybill)
     order_pk = ids.decode("Order", found["id"], "id")
@@ -161,7 +161,7 @@ async def test_two_purchase_jobs_racing_for_one_shipment_complete_it_once(
     if IS_POSTGRES:
         # Hold the order's row lock until both jobs have bought and wait on it: the interleaving that
         # arq's at-least-once delivery (or reconcile_purchases) allows. SQLite runs one writer at a time.
-        gate = await asyncpg.connect(blank_database.url)
+        gate = await asyncpg.connect(migrated_database.url)
         try:
             transaction = gate.transaction()
             await transaction.start()
