@@ -24,7 +24,9 @@ async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     The socket is bound here, to port 0 unless one is given, so two test workers in parallel can never be
     handed the same port between choosing it and binding it.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+    # every response on a kept-alive connection waits out the client's 40 ms delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port or 0))
     bound = int(sock.getsockname()[1])
