@@ -1,9 +1,10 @@
-"""`waybill`: serve, worker, migrate, create-api-key, inspect-order, import-csv."""
+"""`waybill`: serve, worker, migrate, create-api-key, create-user, rotate-secret-key, inspect-order, import-csv."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -34,6 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--name", default="cli")
     key.add_argument("--account", default=None, help="Account name (created if missing; default: the first).")
     key.add_argument("--scopes", nargs="+", default=list(SCOPES), choices=SCOPES)
+    key.add_argument("--mode", choices=("live", "test"), default=None, help="A new account's mode (default live).")
+
+    user = commands.add_parser(
+        "create-user", help="Add an admin app user; the password comes from WAYBILL_PASSWORD or a prompt."
+    )
+    user.add_argument("--account-id", type=int, required=True)
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", type=str.upper, choices=("OWNER", "STAFF", "READ_ONLY"), default="OWNER")
+
+    commands.add_parser(
+        "rotate-secret-key",
+        help="Re-encrypt channel and carrier credentials under a new key (docs/security.md).",
+    )
 
     inspect = commands.add_parser("inspect-order", help="Show what Waybill makes of a channel's order payload.")
     inspect.add_argument(
@@ -69,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
         return 0
     if args.command == "create-api-key":
-        print(asyncio.run(_create_key(settings, args.account, args.name, args.scopes)))
+        print(asyncio.run(_create_key(settings, args.account, args.name, args.scopes, args.mode)))
         return 0
+    if args.command == "create-user":
+        password = os.environ.get("WAYBILL_PASSWORD") or _prompt_password()
+        if password is None:
+            return 2
+        return asyncio.run(_create_user(settings, args.account_id, args.email, args.role, password))
+    if args.command == "rotate-secret-key":
+        return asyncio.run(_rotate_secret_key(settings))
     if args.command == "import-csv":
         try:
             data = args.file.read_bytes()
@@ -92,9 +113,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_key(settings: Settings, account_name: str | None, name: str, scopes: list[str]) -> str:
-    from adapters.persistence import db, models
-    from adapters.persistence.accounts import create_account, create_api_key
+async def _create_key(
+    settings: Settings, account_name: str | None, name: str, scopes: list[str], mode: str | None = None
+) -> str:
+    from adapters.persistence import audit, db, models
+    from adapters.persistence.accounts import create_account, issue_api_key, public_prefix
 
     await db.init_db(settings.database_url, settings.data_dir)
     try:
@@ -103,11 +126,105 @@ async def _create_key(settings: Settings, account_name: str | None, name: str, s
             .order_by("id")
             .first()
         )
-        account_id = account.id if account else await create_account(account_name or "My shop")
-        key = await create_api_key(account_id, name, scopes)
+        account_id = account.id if account else await create_account(account_name or "My shop", mode or "live")
+        key, row = await issue_api_key(account_id, name, scopes, created_by="cli")
+        await audit.record(
+            account_id,
+            "cli",
+            "createApiKey",
+            object_ids=[f"gid://waybill/ApiKey/{row.id}"],
+            detail={"prefix": public_prefix(row), "scopes": list(scopes)},
+        )
         return f"API key for account {account_id} (shown once, store it now):\n{key}"
     finally:
         await db.close_db()
+
+
+def _prompt_password() -> str | None:
+    """Never from argv (it would show in `ps` and shell history)."""
+    if not sys.stdin.isatty():
+        print("set WAYBILL_PASSWORD or run create-user in a terminal", file=sys.stderr)
+        return None
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        print("the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+async def _create_user(settings: Settings, account_id: int, email: str, role: str, password: str) -> int:
+    from adapters.persistence import audit, db, models
+    from adapters.persistence.users import create_user
+    from domain.errors import DomainError
+
+    await db.init_db(settings.database_url, settings.data_dir)
+    try:
+        if not await models.Account.exists(id=account_id):
+            print(f"no account {account_id}", file=sys.stderr)
+            return 2
+        try:
+            user = await create_user(account_id, email, password, role)
+        except DomainError as exc:
+            print(f"not created: {exc.message}", file=sys.stderr)
+            return 2
+        await audit.record(account_id, "cli", "createUser", object_ids=[f"gid://waybill/User/{user.id}"])
+        print(f"user {user.id} ({user.email}, {user.role}) can sign in to account {account_id}")
+        return 0
+    finally:
+        await db.close_db()
+
+
+async def _rotate_secret_key(settings: Settings) -> int:
+    """Re-encrypts every stored credential under the first key.
+
+    With WAYBILL_SECRET_KEY, the operator puts the new key first and keeps the old ones after it;
+    afterwards the old ones can go. With the key file, a new key is written above the old one, the
+    credentials are swept, then the old key is dropped: a crash at any point leaves every token readable.
+    """
+    from cryptography.fernet import InvalidToken
+
+    from adapters.persistence import db, models
+    from adapters.persistence.secrets import (
+        KEY_FILENAME,
+        SECRET_KEY_ENV,
+        SecretBox,
+        SecretKeyError,
+        read_key_file,
+        write_key_file,
+    )
+
+    key_file = settings.data_dir / KEY_FILENAME
+    from_env = bool(os.environ.get(SECRET_KEY_ENV, "").strip())
+    if from_env:
+        box = SecretBox.from_env(settings.data_dir)
+    else:
+        old_keys = read_key_file(key_file) if key_file.exists() else []
+        if not old_keys:
+            print(f"no {key_file} and no {SECRET_KEY_ENV}: nothing is encrypted yet", file=sys.stderr)
+            return 2
+        new_key = SecretBox.generate_key().encode()
+        write_key_file(key_file, [new_key, *old_keys])
+        box = SecretBox([new_key, *old_keys])
+    await db.init_db(settings.database_url, settings.data_dir)
+    swept = 0
+    try:
+        for model in (models.Channel, models.CarrierAccount):
+            for row_id, token in await model.exclude(credentials="").values_list("id", "credentials"):
+                try:
+                    rotated = box.rotate(token)
+                except (SecretKeyError, InvalidToken):
+                    print(f"{model.__name__} {row_id}: encrypted with a key that is not configured", file=sys.stderr)
+                    return 1
+                await model.filter(id=row_id, credentials=token).update(credentials=rotated)
+                swept += 1
+    finally:
+        await db.close_db()
+    if from_env:
+        print(f"{swept} credentials re-encrypted; you may now drop the old keys from {SECRET_KEY_ENV}")
+    else:
+        write_key_file(key_file, [new_key])
+        print(f"{swept} credentials re-encrypted under a new key in {key_file}; the old key is gone")
+    return 0
 
 
 async def _import_csv(

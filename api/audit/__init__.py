@@ -1,0 +1,1 @@
+"""The audit log: the mutation recorder and the auditLog query."""

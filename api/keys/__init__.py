@@ -1,0 +1,1 @@
+"""API keys and users: GraphQL types, queries and mutations."""

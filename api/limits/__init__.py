@@ -1,0 +1,1 @@
+"""Request limits: page sizes, query cost with a per-key leaky bucket, batch size, introspection."""
