@@ -101,7 +101,7 @@ class QueryLimits(SchemaExtension):
         if runtime is None or principal is None or self.requested is None:
             return None
         try:
-            self.status = await bucket_for(runtime).charge(str(principal.key_id), self.requested)
+            self.status = await bucket_for(runtime).charge(principal.actor, self.requested)
         except (RedisError, OSError) as exc:  # throttling is protection, not a reason to refuse all traffic
             log.warning("query cost bucket unavailable (%s); request let through", exc)
             return None
@@ -131,7 +131,7 @@ class QueryLimits(SchemaExtension):
             return
         principal = self.execution_context.context.principal
         try:
-            self.status = await bucket_for(self._runtime()).charge(str(principal.key_id), -unused)
+            self.status = await bucket_for(self._runtime()).charge(principal.actor, -unused)
         except (RedisError, OSError) as exc:
             log.warning("query cost refund lost (%s)", exc)
 
