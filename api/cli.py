@@ -109,7 +109,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     self_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     app = create_app(settings, demo=args.demo, embedded_worker=False if args.no_worker else None, self_url=self_url)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", ws="websockets-sansio", proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        ws="websockets-sansio",
+        proxy_headers=True,
+        server_header=False,  # no product and version banner for scanners
+    )
     return 0
 
 

@@ -125,8 +125,7 @@ MUTATIONS: dict[str, Op] = {
         + " } }",
         scoped=False,
     ),
-    # {api_key} and {user}: account B's key and user, once account_b() provides them (until then the
-    # placeholder is not an id and both answers are the same INVALID).
+    # {api_key} and {user}: account B's key and its owner (account_b()).
     "revokeApiKey": Op('mutation { revokeApiKey(input: {id: "{api_key}"}) { apiKey { id } ' + PAYLOAD + " } }"),
     "rotateApiKey": Op(
         'mutation { rotateApiKey(input: {id: "{api_key}", overlapSeconds: 0}) { key apiKey { id } ' + PAYLOAD + " } }"

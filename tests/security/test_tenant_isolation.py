@@ -21,6 +21,7 @@ import websockets
 from adapters.channels.shopify.webhooks import sign_webhook
 from adapters.persistence import models
 from adapters.persistence.accounts import create_account, create_api_key
+from adapters.persistence.users import create_user
 from api import ids
 from api.schema import schema
 from domain import model
@@ -125,12 +126,17 @@ async def account_b(harness: Harness) -> AccountB:
     csv_channel = (await harness.gql("{ channels { id kind } }", key=key))["channels"]
     csv_gid = next(c["id"] for c in csv_channel if c["kind"] == "CSV")
     shipment_gid = bought["buyLabel"]["shipment"]["id"]
+    key_row = await models.ApiKey.filter(account_id=account_id).first()
+    assert key_row is not None
+    user = await create_user(account_id, "b-owner@b.example", "long enough pass", "OWNER")
     gids = {
         "order": nodes["BZ7001"]["id"],
         "line": nodes["BZ7003"]["lines"][0]["id"],
         "shipment": shipment_gid,
         "channel": csv_gid,
         "batch": batch_id,
+        "api_key": ids.encode("ApiKey", key_row.id),
+        "user": ids.encode("User", user.id),
     }
     markers = [ACCOUNT_B, "BZ7", "bz-carrier", "BZ shop", "BZ secret", *gids.values(), ids.encode("Channel", shop.id)]
     return AccountB(key, account_id, gids, markers, shop.id, secret)
@@ -166,6 +172,8 @@ async def snapshot(account_id: int) -> dict[str, Any]:
         models.CarrierAccount,
         models.NotificationTemplate,
         models.WebhookDelivery,
+        models.ApiKey,
+        models.User,
     ):
         query = (
             table.filter(order__account_id=account_id)
