@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields, is_dataclass, replace
+from typing import Any
 
+from domain import drafts, edits
+from domain.drafts import DraftRules
 from domain.errors import DomainError, ErrorCode
 from domain.model import (
     Address,
@@ -26,7 +29,6 @@ from domain.model import (
     TrackingStatus,
     WriteKind,
 )
-from domain.validation import missing_fields
 
 #: Statuses in which no label of ours holds any line: the channel's word decides the status.
 PRE_LABEL = frozenset(
@@ -50,39 +52,55 @@ def status_from_channel(channel_order: ChannelOrder, missing: list[str]) -> Orde
     return _status_for(channel_order.channel_status, missing)
 
 
-def _status_for(channel_status: ChannelOrderStatus, missing: list[str]) -> OrderStatus:
-    match channel_status:
-        case ChannelOrderStatus.CANCELLED | ChannelOrderStatus.REFUNDED:
-            return OrderStatus.CANCELLED
-        case ChannelOrderStatus.FULFILLED | ChannelOrderStatus.PARTIALLY_FULFILLED:
-            return OrderStatus.SHIPPED_ELSEWHERE
-        case ChannelOrderStatus.ON_HOLD:
-            return OrderStatus.BACK_ORDERED
-    if missing:
-        return OrderStatus.DRAFT
-    if channel_status is ChannelOrderStatus.UNKNOWN:
-        return OrderStatus.NEEDS_ATTENTION
-    return OrderStatus.READY_TO_SHIP
+_status_for = drafts.status_for
 
 
 def content_hash(channel_order: ChannelOrder) -> str:
     """Fingerprint of everything imported: an unchanged order on re-sync causes no write."""
-    data = asdict(channel_order)
+    data = _plain(channel_order)
     data.pop("channel_updated_at")
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def import_order(account_id: int, channel_id: int, channel_order: ChannelOrder) -> Order:
-    """A first sighting of an order: status from the channel, drafts for missing data."""
-    missing = missing_fields(channel_order.shipping_address, channel_order.lines)
-    status = status_from_channel(channel_order, missing)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_LEAVES: set[type] = {str, int, float, bool, type(None)}  # grows with the other non-container types seen
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` returns, without its deep copy of every value (the hash only reads them):
+    the same JSON, so stored hashes stay valid, at a fraction of the cost on every order of every sync."""
+    cls = type(value)
+    if cls in _LEAVES:
+        return value
+    names = _FIELD_NAMES.get(cls)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[cls] = tuple(item.name for item in fields(value))
+    if names is not None:
+        plain = {}
+        for name in names:
+            item = getattr(value, name)
+            plain[name] = item if type(item) in _LEAVES else _plain(item)
+        return plain
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if not isinstance(value, list | tuple | dict):
+        _LEAVES.add(cls)
+    return value
+
+
+def import_order(
+    account_id: int, channel_id: int, channel_order: ChannelOrder, rules: DraftRules | None = None
+) -> Order:
+    """A first sighting of an order: status from the channel, drafts for missing data (never a failed sync)."""
     order = Order(
         id=None,
         account_id=account_id,
         channel_id=channel_id,
         external_id=channel_order.external_id,
         number=channel_order.number,
-        status=status,
+        status=OrderStatus.DRAFT,
         channel_status=channel_order.channel_status,
         payment_status=channel_order.payment_status,
         raw_status=channel_order.raw_status,
@@ -94,8 +112,9 @@ def import_order(account_id: int, channel_id: int, channel_order: ChannelOrder) 
         customer_email=channel_order.customer_email,
         currency=channel_order.currency,
         total=channel_order.total,
-        missing_fields=missing,
     )
+    order.missing_fields = drafts.missing_for(order, rules or DraftRules())
+    order.status = status = status_from_channel(channel_order, order.missing_fields)
     if status is OrderStatus.SHIPPED_ELSEWHERE:
         order.warning = SHIPPED_ELSEWHERE_WARNING
     if status is OrderStatus.NEEDS_ATTENTION:
@@ -105,7 +124,11 @@ def import_order(account_id: int, channel_id: int, channel_order: ChannelOrder) 
 
 
 def apply_channel_update(
-    order: Order, channel_order: ChannelOrder, has_pending_writes: bool, label_in_flight: bool = False
+    order: Order,
+    channel_order: ChannelOrder,
+    has_pending_writes: bool,
+    label_in_flight: bool = False,
+    rules: DraftRules | None = None,
 ) -> None:
     """Rows 5-7: a later sync of an order Waybill already has.
 
@@ -114,13 +137,16 @@ def apply_channel_update(
     is lost once the label is voided), but a cancellation or a change of address or lines
     flags it NEEDS_ATTENTION, naming what the label was made for: the label is the
     merchant's money and is never voided silently. While our own writes are still in
-    flight, the channel's fulfillment state is our echo, not news.
+    flight, the channel's fulfillment state is our echo, not news. The merchant's own edits are put
+    back over the channel's content (domain/edits.py), so they count as the order's address.
     """
     before = order.status
     label_address = order.shipping_address
-    address_changed = _address_changed(order.shipping_address, channel_order.shipping_address)
     lines_changed = _line_quantities(order.lines) != _line_quantities(channel_order.lines)
     _copy_content(order, channel_order)
+    conflicts = edits.reapply(order)
+    address_changed = _address_changed(label_address, order.shipping_address)
+    rules = rules or DraftRules()
 
     cancelled = channel_order.channel_status in (ChannelOrderStatus.CANCELLED, ChannelOrderStatus.REFUNDED)
     if order.status in PRE_LABEL and label_in_flight and (cancelled or address_changed or lines_changed):
@@ -128,7 +154,7 @@ def apply_channel_update(
         what = "cancelled the order" if cancelled else "changed the order"
         _needs_attention(order, f"The channel {what} while a label was being bought for {_one_line(label_address)}.")
     elif order.status in PRE_LABEL:
-        _resync_pre_label(order, channel_order, has_pending_writes)
+        _resync_pre_label(order, channel_order, has_pending_writes, rules)
     elif _label_holds_lines(order) and order.status is not OrderStatus.DELIVERED:
         if cancelled:
             _needs_attention(order, "The channel cancelled this order after a label was bought.")
@@ -141,10 +167,12 @@ def apply_channel_update(
         elif lines_changed:
             _needs_attention(order, "The channel changed the order's items after a label was bought.")
     elif order.status is OrderStatus.NEEDS_ATTENTION and not _label_holds_lines(order):
-        _resync_pre_label(order, channel_order, has_pending_writes)  # e.g. an unknown status became a known one
+        _resync_pre_label(order, channel_order, has_pending_writes, rules)  # e.g. an unknown status became a known one
     order.events.append(
         DomainEvent("ORDER_UPDATED", {"from": before.value, "status": order.status.value, "source": "channel"})
     )
+    if conflicts:
+        order.events.append(DomainEvent("ORDER_CONFLICT", {"fields": conflicts, "status": order.status.value}))
 
 
 def begin_label(order: Order, wanted: dict[int, int] | None) -> list[ShipmentLine]:
@@ -317,7 +345,7 @@ def label_voided(order: Order, shipment: Shipment, shipments: list[Shipment]) ->
         order.status = OrderStatus.PARTIALLY_SHIPPED if still_active else OrderStatus.READY_TO_SHIP
     elif before is OrderStatus.NEEDS_ATTENTION and not still_active:
         # The flag was about the label; with it gone the channel's word decides again.
-        order.missing_fields = missing_fields(order.shipping_address, order.lines)
+        order.missing_fields = drafts.missing_for(order, DraftRules())
         order.status = _status_for(order.channel_status, order.missing_fields)
         order.attention_reason = None
     order.writes.append(ChannelWrite(WriteKind.SHIPMENT_CANCELLED, {"shipment_id": shipment.id}))
@@ -359,8 +387,8 @@ def _refuse_unless_shippable(order: Order) -> None:
         raise DomainError(code, message)
 
 
-def _resync_pre_label(order: Order, channel_order: ChannelOrder, has_pending_writes: bool) -> None:
-    order.missing_fields = missing_fields(order.shipping_address, order.lines)
+def _resync_pre_label(order: Order, channel_order: ChannelOrder, has_pending_writes: bool, rules: DraftRules) -> None:
+    order.missing_fields = drafts.missing_for(order, rules)
     status = status_from_channel(channel_order, order.missing_fields)
     if status is OrderStatus.SHIPPED_ELSEWHERE and has_pending_writes:
         return  # our own un-delivered write echoing back, not a shipment elsewhere
@@ -388,7 +416,8 @@ def _copy_content(order: Order, channel_order: ChannelOrder) -> None:
     order.total = channel_order.total
     if order.status is OrderStatus.DELIVERED:
         return  # where the parcel went, and what was in it, is history now
-    order.shipping_address = channel_order.shipping_address
+    # A copy: the merchant's edits are written into it, never into the channel's data.
+    order.shipping_address = replace(channel_order.shipping_address) if channel_order.shipping_address else None
     shipped = {line.channel_line_id: line.quantity_shipped for line in order.lines}
     ids = {line.channel_line_id: line.id for line in order.lines}
     incoming = {line.channel_line_id for line in channel_order.lines}

@@ -1,11 +1,16 @@
-"""What an order needs before a label can be bought; missing items make it a DRAFT."""
+"""What an order's address and lines need before a label can be bought; missing items make it a DRAFT.
+
+The per-country rules live in `domain.addresses`; the account's own rules (customs, weights) in
+`domain.drafts`, which builds on this.
+"""
 
 from __future__ import annotations
 
+from domain import addresses
 from domain.model import Address, OrderLine
 
 #: Countries whose carriers refuse an address without a state or province.
-REGION_REQUIRED = frozenset({"US", "CA", "AU", "MX", "BR", "IN"})
+REGION_REQUIRED = frozenset(code for code, rule in addresses.COUNTRIES.items() if rule.region_required)
 
 
 def missing_fields(address: Address | None, lines: list[OrderLine]) -> list[str]:
@@ -14,17 +19,7 @@ def missing_fields(address: Address | None, lines: list[OrderLine]) -> list[str]
     if address is None:
         missing.append("shippingAddress")
     else:
-        for attr, name in (
-            ("name", "shippingAddress.name"),
-            ("line1", "shippingAddress.line1"),
-            ("city", "shippingAddress.city"),
-            ("postal_code", "shippingAddress.postalCode"),
-            ("country_code", "shippingAddress.countryCode"),
-        ):
-            if not (getattr(address, attr) or "").strip():
-                missing.append(name)
-        if (address.country_code or "").upper() in REGION_REQUIRED and not (address.region or "").strip():
-            missing.append("shippingAddress.region")
+        missing.extend(f"shippingAddress.{addresses.FIELD_NAMES[attr]}" for attr in addresses.missing(address))
     if not lines:
         missing.append("lines")
     return missing
