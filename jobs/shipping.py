@@ -13,6 +13,7 @@ from tortoise.expressions import Q
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from domain import services
+from domain.drafts import DraftRules
 from domain.errors import DomainError
 from domain.model import Address, ShipmentStatus, TrackingEvent, TrackingStatus
 from domain.ports import CarrierFailure, Parcel, RateRequest, VoidRejected
@@ -35,15 +36,32 @@ DEFAULT_SHIP_FROM = Address(
 
 
 async def rate_request_for(order: models.Order, shipment_lines: list[dict[str, Any]] | None = None) -> RateRequest:
+    """The parcel the merchant measured (updateOrder's package) wins; else the lines' weights, a line
+    without one weighing the account's default line weight (draft rules)."""
     lines = await models.OrderLine.filter(order_id=order.id)
     quantities = {line["order_line_id"]: line["quantity"] for line in shipment_lines or []}
     weigh = (lambda line: quantities.get(line.id, 0)) if shipment_lines else (lambda line: line.quantity)
-    grams = sum((line.grams or 0) * weigh(line) for line in lines)
+    settings = await models.Account.filter(id=order.account_id).values_list("settings", flat=True)  # type: ignore[attr-defined]
+    default_grams = DraftRules.from_settings(settings[0] if settings else None).default_line_weight_grams or 0
+    grams = sum((line.grams or default_grams) * weigh(line) for line in lines)
+    package = order.package if isinstance(order.package, dict) else {}
+    whole_order = all(weigh(line) == line.quantity for line in lines)
+    measured = package.get("weight_grams") if whole_order else None  # a split parcel weighs its lines
+    default_box = Parcel(weight_grams=1)
     return RateRequest(
         ship_to=Address(**(order.shipping_address or {})),
         ship_from=DEFAULT_SHIP_FROM,
-        parcel=Parcel(weight_grams=grams or DEFAULT_PARCEL_GRAMS, length_cm=Decimal("30")),
+        parcel=Parcel(
+            weight_grams=int(measured or grams or DEFAULT_PARCEL_GRAMS),
+            length_cm=_cm(package.get("length_cm"), default_box.length_cm),
+            width_cm=_cm(package.get("width_cm"), default_box.width_cm),
+            height_cm=_cm(package.get("height_cm"), default_box.height_cm),
+        ),
     )
+
+
+def _cm(value: Any, default: Decimal) -> Decimal:
+    return Decimal(str(value)) if value else default
 
 
 async def purchase_label(ctx: dict[str, Any], account_id: int, shipment_id: int) -> str:

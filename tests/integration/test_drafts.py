@@ -342,3 +342,30 @@ async def test_changing_the_rules_rechecks_open_orders(waybill: Harness) -> None
 
     await waybill.gql(RULES, {"input": {"customs": False, "invoiceNumber": False}})
     assert (await order(waybill, order_id))["status"] == "READY_TO_SHIP"
+
+
+async def test_the_label_is_bought_for_the_package_the_merchant_measured(waybill: Harness) -> None:
+    """updateOrder's package reaches the carrier; lines without a weight weigh the account's default."""
+    waybill.shop.create_order([("SKU-P", "Heavy thing", 2)])
+    weightless = {"sku": "SKU-Q", "title": "Light thing", "quantity": 3, "price": "10.00", "grams": 0}
+    waybill.shop.add_order(line_items=[weightless])  # Shopify sends 0 grams for a variant without a weight
+    _, found = await connected(waybill, 2)
+    measured, defaulted = sorted(found.values(), key=lambda node: node["number"])
+    package = {"weightGrams": 4321, "lengthCm": 40, "widthCm": 30, "heightCm": 25}
+    edit = (await waybill.gql(UPDATE_ORDER, {"input": {"orderId": measured["id"], "package": package}}))["updateOrder"]
+    assert edit["userErrors"] == [], edit
+    rules = (await waybill.gql(RULES, {"input": {"defaultLineWeightGrams": 250}}))["updateDraftRules"]
+    assert rules["userErrors"] == [], rules
+    for node, key in ((measured, "pkg-1"), (defaulted, "pkg-2")):
+        bought = await waybill.gql(BUY.replace("drafts-1", key), {"id": node["id"]})
+        assert bought["buyLabel"]["userErrors"] == [], bought
+
+    async def parcels() -> list[dict[str, Any]]:
+        found = sorted((label.parcel for label in waybill.carrier.labels.values()), key=lambda p: p["weight_g"])
+        assert len(found) == 2, found
+        return found
+
+    light, heavy = await eventually(parcels)
+    assert heavy["weight_g"] == 4321
+    assert (float(heavy["length_cm"]), float(heavy["width_cm"]), float(heavy["height_cm"])) == (40, 30, 25)
+    assert light["weight_g"] == 3 * 250  # 3 x the account's default line weight
