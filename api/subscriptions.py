@@ -9,6 +9,7 @@ import strawberry
 
 from adapters.persistence import mapping, models
 from api import ids
+from api.auth.liveness import require_allowed, while_allowed
 from api.channels.types import SyncRun
 from api.context import Info
 from api.orders.types import Order
@@ -36,7 +37,8 @@ class Subscription:
     async def order_changed(self, info: Info, after: strawberry.ID | None = None) -> AsyncGenerator[OrderEvent, None]:
         account_id = info.context.account_id
         after_id = int(after) if after is not None and str(after).isdigit() else None
-        async for event in info.context.runtime.bus.subscribe(account_id, after_id):
+        events = info.context.runtime.bus.subscribe(account_id, after_id)
+        async for event in while_allowed(info.context.principal, events):
             if not _wants(event, None):
                 continue
             row = await models.Order.get_or_none(id=event["order_id"], account_id=account_id)
@@ -49,7 +51,7 @@ class Subscription:
     ) -> AsyncGenerator[SyncRun, None]:
         account_id = info.context.account_id
         channel_pk = ids.decode("Channel", channel_id, "channelId") if channel_id else None
-        async for event in info.context.runtime.bus.subscribe(account_id, None):
+        async for event in while_allowed(info.context.principal, info.context.runtime.bus.subscribe(account_id, None)):
             if event.get("type") != "SYNC_RUN_UPDATED":
                 continue
             if channel_pk is not None and event.get("channel_id") != channel_pk:
@@ -62,13 +64,14 @@ class Subscription:
     async def label_batch_progress(self, info: Info, batch_id: strawberry.ID) -> AsyncGenerator[LabelBatch, None]:
         account_id = info.context.account_id
         pk = ids.decode("LabelBatch", batch_id, "batchId")
+        await require_allowed(info.context.principal)  # the socket may have outlived its key
         row = await models.LabelBatch.get_or_none(id=pk, account_id=account_id)
         if row is None:
             return
         yield LabelBatch.from_row(row)  # where it stands now: a late subscriber misses nothing
         if row.status == "DONE":
             return
-        async for event in info.context.runtime.bus.subscribe(account_id, None):
+        async for event in while_allowed(info.context.principal, info.context.runtime.bus.subscribe(account_id, None)):
             if event.get("type") != "LABEL_BATCH_UPDATED" or (event.get("data") or {}).get("batch_id") != pk:
                 continue
             row = await models.LabelBatch.get_or_none(id=pk, account_id=account_id)

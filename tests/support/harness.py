@@ -55,6 +55,7 @@ class Subscriber:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    completed: bool = False  # the server ended the subscription
 
 
 @dataclass
@@ -87,12 +88,14 @@ class Harness:
         return await create_api_key(account_id, "test", ["admin"])
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> AsyncIterator[Subscriber]:
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> AsyncIterator[Subscriber]:
         url = self.base_url.replace("http://", "ws://") + "/graphql"
         subscriber = Subscriber()
         async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
             await ws.send(
-                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.api_key}"}})
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key or self.api_key}"}})
             )
             ack = json.loads(await ws.recv())
             assert ack["type"] == "connection_ack", ack
@@ -109,6 +112,8 @@ class Harness:
                         await ws.send(json.dumps({"type": "pong"}))
                     elif message["type"] == "error":
                         subscriber.messages.append({"error": message["payload"]})
+                    elif message["type"] == "complete":
+                        subscriber.completed = True
 
             subscriber.task = asyncio.create_task(read())
             try:
