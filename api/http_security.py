@@ -13,6 +13,8 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from adapters.config import origin_problem
+
 KIB = 1024
 MIB = 1024 * KIB
 #: GraphQL JSON documents (with variables): far above any legitimate operation.
@@ -157,6 +159,10 @@ class SecurityHeaders:
 def middleware(admin_origins: Sequence[str]) -> list[Middleware]:
     """Outermost first: headers on every answer (413s and CORS refusals too), then CORS, then the body limit."""
     stack = [Middleware(SecurityHeaders)]
+    for origin in admin_origins:  # Settings built in code skip the environment's check: never reflect any origin
+        problem = origin_problem(origin)
+        if problem:
+            raise ValueError(f"WAYBILL_ADMIN_ORIGINS (admin_origins): {problem}")
     if admin_origins:
         stack.append(
             Middleware(

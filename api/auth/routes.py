@@ -2,8 +2,9 @@
 
 The session cookie is HttpOnly and SameSite=Lax, and Secure when the request came over HTTPS (uvicorn
 takes X-Forwarded-Proto from the proxies in FORWARDED_ALLOW_IPS) or when WAYBILL_SECURE_COOKIES=1.
-Failed sign-ins are counted per email in Redis: after MAX_FAILURES in FAILURE_WINDOW the email is
-refused with 429 until the window ends, even with the right password.
+Sign-in attempts are counted per email in Redis, atomically and before the password is checked (so
+concurrent guesses cannot all slip through): after MAX_FAILURES in FAILURE_WINDOW the email is
+refused with 429 until the window ends, even with the right password. A success clears the count.
 """
 
 from __future__ import annotations
@@ -59,22 +60,31 @@ def _failures_key(request: Request, email: str) -> str:
     return failures_key(request.app.state.runtime, email)
 
 
-async def _failures(request: Request, email: str) -> int:
+# One atomic step: count the attempt, start the window on the first one; the count and seconds left.
+_COUNT_ATTEMPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('TTL', KEYS[1])}
+"""
+
+
+async def _count_attempt(request: Request, email: str) -> tuple[int, int]:
+    """This attempt's number in the window (counted before the password is checked) and the seconds left."""
     try:
-        raw = await request.app.state.runtime.redis.get(_failures_key(request, email))
+        count, ttl = await request.app.state.runtime.redis.eval(
+            _COUNT_ATTEMPT, 1, _failures_key(request, email), FAILURE_WINDOW_SECONDS
+        )
     except RedisError:  # no Redis, no rate limit: sign-in must not depend on it
         log.warning("login rate limit unavailable", exc_info=True)
-        return 0
-    return int(raw or 0)
+        return 0, 0
+    return int(count), int(ttl)
 
 
-async def _count_failure(request: Request, email: str) -> None:
-    key = _failures_key(request, email)
+async def _clear_attempts(request: Request, email: str) -> None:
     try:
-        redis = request.app.state.runtime.redis
-        count = await redis.incr(key)
-        if count == 1:
-            await redis.expire(key, FAILURE_WINDOW_SECONDS)
+        await request.app.state.runtime.redis.delete(_failures_key(request, email))
     except RedisError:
         log.warning("login rate limit unavailable", exc_info=True)
 
@@ -92,15 +102,15 @@ async def login(request: Request) -> Response:
         if not isinstance(body.get(name), str) or not body[name]:
             return _error(400, f"{name} is required (a string)", name)
     email, password = body["email"], body["password"]
-    if await _failures(request, email) >= MAX_FAILURES:
+    attempt, seconds_left = await _count_attempt(request, email)
+    if attempt > MAX_FAILURES:
         return _error(
             429,
             "Too many failed sign-ins for this email; try again later",
-            headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)},
+            headers={"Retry-After": str(seconds_left if seconds_left > 0 else FAILURE_WINDOW_SECONDS)},
         )
     user = await verify_login(email, password)
     if user is None:
-        await _count_failure(request, email)
         known = await models.User.get_or_none(email=email.strip().lower())
         if known is not None:
             await audit.record(
@@ -112,6 +122,7 @@ async def login(request: Request) -> Response:
                 ip=client_ip(request),
             )
         return _error(401, BAD_LOGIN)
+    await _clear_attempts(request, email)
     token = await start_session(user, ip=client_ip(request), user_agent=request.headers.get("user-agent", ""))
     info = await session_for(token)
     assert info is not None

@@ -2,7 +2,7 @@
 
 Shopify's model: a key holds at most `capacity` points, `restore_rate` points come back each second,
 and a request is charged its requested cost before it runs (the difference to its actual cost is
-refunded after). Redis' own clock is used, so every API process sees the same bucket.
+refunded after, or charged when the answer cost more: the bucket may then go below zero). Redis' own clock is used, so every API process sees the same bucket.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# KEYS[1] the bucket; ARGV capacity, restore rate, cost (negative: a refund, always granted).
+# KEYS[1] the bucket; ARGV capacity, restore rate, cost (negative: a refund, always granted), force
+# (1: taken even when the bucket does not hold it, for what an answer cost beyond its request).
 _SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local force = tonumber(ARGV[4]) or 0
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'available', 'at')
@@ -23,7 +25,7 @@ local available = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 available = math.min(capacity, available + math.max(0, now - at) * rate)
 local granted = 0
-if cost <= available then
+if cost <= available or force == 1 then
   available = math.min(capacity, available - cost)
   granted = 1
 end
@@ -60,8 +62,8 @@ class CostBucket:
         self.capacity, self.restore_rate, self.key_prefix = capacity, restore_rate, key_prefix
         self._script = redis.register_script(_SCRIPT)
 
-    async def charge(self, principal: str, cost: float) -> ThrottleStatus:
+    async def charge(self, principal: str, cost: float, force: bool = False) -> ThrottleStatus:
         granted, available = await self._script(
-            keys=[f"{self.key_prefix}{principal}"], args=[self.capacity, self.restore_rate, cost]
+            keys=[f"{self.key_prefix}{principal}"], args=[self.capacity, self.restore_rate, cost, int(force)]
         )
         return ThrottleStatus(bool(int(granted)), self.capacity, float(available), self.restore_rate)

@@ -1,9 +1,15 @@
 """Static query cost on a validated document, Shopify's model; and the actual cost from the result.
 
 Scalars and enums cost 0, every object field 1, a top-level mutation field 10. A field with a
-`first` argument multiplies the cost of the list it returns (its own list, or the `edges` of its
-connection) by the page size asked for; the connection's `edges` wrapper itself is free. The
-actual cost walks the same selections over the returned data, so lists count what came back.
+`first` argument multiplies the cost of the list it returns (its own list, or the `edges` and the
+`nodes` of its connection) by the page size asked for, read from the coerced arguments (so
+`first: $n` with `{"n": 250.0}` counts 250, as graphql-core runs it); the connection's `edges`
+wrapper itself is free. A list without a page argument (`Order.lines`, `Order.shipments`,
+`Shipment.trackingEvents`, `apiKeys`, `users`, `userErrors`...) counts UNPAGED_LIST_ITEMS items:
+3, so that `orders(first: 100)` with lines, address and shipments (802) stays under the 1000
+single-query maximum. The actual cost walks the same selections over the returned data, so lists
+count what came back (introspection excepted: it is priced as requested), and an answer costing
+more than was asked is charged the difference.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ from graphql import (
     get_nullable_type,
     value_from_ast_untyped,
 )
+from graphql.error import GraphQLError
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
 OBJECT_COST = 1
 MUTATION_COST = 10
 #: A `first` left out: the resolver's default page (50 for orders; syncRuns and shipments declare theirs).
 DEFAULT_FIRST = 50
+#: Items a list without a page argument is priced at (actual costs count what really came back).
+UNPAGED_LIST_ITEMS = 3
 
 
 def find_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
@@ -58,6 +68,10 @@ class _Walker:
             name = definition.variable.name.value
             if name not in self.variables and definition.default_value is not None:
                 self.variables[name] = value_from_ast_untyped(definition.default_value)
+        # The values graphql-core will run with (250.0 for an Int is 250); None when they do not coerce
+        # (execution refuses them then, and the untyped values above are the fallback).
+        coerced = get_variable_values(schema, operation.variable_definitions or (), dict(variables or {}))
+        self.coerced: VariableValues | None = coerced if isinstance(coerced, VariableValues) else None
 
     def root(self) -> GraphQLObjectType | None:
         return self.schema.get_root_type(self.operation.operation)
@@ -80,12 +94,20 @@ class _Walker:
                     found.extend(self.fields(fragment.selection_set, on, seen | {selection.name.value}))
         return found
 
-    def page(self, field: FieldNode, default: int) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value == "first":
-                value = value_from_ast_untyped(argument.value, self.variables)
-                return value if isinstance(value, int) and value > 0 else default
-        return default
+    def page(self, field: FieldNode, field_def: Any, default: int) -> int:
+        value: Any = None
+        if self.coerced is not None:
+            try:
+                value = get_argument_values(field_def, field, self.coerced).get("first")
+            except GraphQLError:  # an argument that does not coerce: execution refuses it
+                value = None
+        else:
+            for argument in field.arguments or ():
+                if argument.name.value == "first":
+                    value = value_from_ast_untyped(argument.value, self.variables)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
     def cost(
         self,
@@ -118,20 +140,28 @@ class _Walker:
                 if not field.selection_set:
                     continue
             key = field.alias.value if field.alias else name
-            connection_plumbing = name == "edges" and on.name.endswith("Connection")
+            in_connection = on.name.endswith("Connection")
+            connection_plumbing = name == "edges" and in_connection
+            paged_by_connection = name in ("edges", "nodes") and in_connection
             base = MUTATION_COST if is_root_mutation else (0 if connection_plumbing else OBJECT_COST)
             has_first = field_def is not None and "first" in field_def.args
             page: int | None = None
             if has_first:
                 declared = field_def.args["first"].default_value if field_def is not None else None
-                page = self.page(field, declared if isinstance(declared, int) else DEFAULT_FIRST)
-            elif connection_plumbing:
+                page = self.page(field, field_def, declared if isinstance(declared, int) else DEFAULT_FIRST)
+            elif paged_by_connection:
                 page = pending_page
             is_list = isinstance(wrapped, GraphQLList)
+            if is_list and page is None:
+                page = UNPAGED_LIST_ITEMS
             # A list of objects costs 1 per item (the connection's edges are free: their node is the item).
             per_item = 0 if (connection_plumbing or not hasattr(field_type, "fields")) else OBJECT_COST
             if is_list:
                 base = MUTATION_COST if is_root_mutation else 0
+            if measured and name in ("__schema", "__type"):
+                # Introspection is priced as requested: a schema's size is not the client's doing.
+                total += base + self.cost(field.selection_set, field_type, None, False, None, seen)
+                continue
             if measured:
                 value = data.get(key) if isinstance(data, dict) else None
                 if value is None and not is_root_mutation:
@@ -146,7 +176,7 @@ class _Walker:
             child_page = page if (has_first and not is_list) else None
             children = self.cost(field.selection_set, field_type, None, False, child_page, seen)
             if is_list:
-                total += base + (page or 1) * (per_item + children)
+                total += base + (page or UNPAGED_LIST_ITEMS) * (per_item + children)
             else:
                 total += base + children
         return total

@@ -94,7 +94,7 @@ class QueryLimits(SchemaExtension):
         result = context.result
         data = getattr(result, "data", None)
         self.actual = actual_cost(schema, document, context.operation_name, context.variables, data)
-        await self._refund()
+        await self._settle()
 
     async def _charge(self) -> ExecutionResult | None:
         runtime, principal = self._runtime(), getattr(self.execution_context.context, "principal", None)
@@ -123,17 +123,18 @@ class QueryLimits(SchemaExtension):
             ],
         )
 
-    async def _refund(self) -> None:
+    async def _settle(self) -> None:
+        """Refund what was requested and not used; charge (always) what was used beyond the request."""
         if self.status is None or not self.status.granted or self.requested is None or self.actual is None:
             return
-        unused = self.requested - self.actual
-        if unused <= 0:
+        difference = self.actual - self.requested
+        if difference == 0:
             return
         principal = self.execution_context.context.principal
         try:
-            self.status = await bucket_for(self._runtime()).charge(principal.actor, -unused)
+            self.status = await bucket_for(self._runtime()).charge(principal.actor, difference, force=difference > 0)
         except (RedisError, OSError) as exc:
-            log.warning("query cost refund lost (%s)", exc)
+            log.warning("query cost settlement lost (%s)", exc)
 
     def get_results(self) -> dict[str, Any]:
         if self.requested is None:

@@ -12,10 +12,12 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from adapters.config import Settings
 from adapters.persistence import models
 from adapters.persistence.accounts import create_account, create_api_key
 from api.app import create_app
 from api.http_security import GRAPHQL_JSON_LIMIT, WEBHOOK_LIMIT
+from api.http_security import middleware as http_middleware
 from tests.conftest import Database
 from tests.support import harness as support
 from tests.support.harness import Harness
@@ -116,3 +118,32 @@ async def test_cors_answers_only_the_configured_admin_origins(migrated_database:
             headers={"Origin": ADMIN, "Authorization": f"Bearer {key}"},
         )
         assert ok.headers["access-control-allow-origin"] == ADMIN
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "*",
+        "null",
+        f"{ADMIN},*",
+        "admin.example.com",
+        f"{ADMIN}/app",
+        "https://*.example.com",
+        "ftp://admin.example.com",
+    ],
+)
+def test_wildcard_null_and_malformed_admin_origins_are_refused_at_startup(
+    origins: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAYBILL_ADMIN_ORIGINS", origins)
+    with pytest.raises(SystemExit, match="WAYBILL_ADMIN_ORIGINS"):
+        Settings()
+    # Settings built in code (no environment to check) are refused when the app is built.
+    bad = next(origin for origin in origins.split(",") if origin != ADMIN)
+    with pytest.raises(ValueError, match="WAYBILL_ADMIN_ORIGINS"):
+        http_middleware((ADMIN, bad))
+
+
+def test_listed_http_and_https_origins_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYBILL_ADMIN_ORIGINS", f"{ADMIN}/, http://localhost:5173,http://127.0.0.1:8080")
+    assert Settings().admin_origins == (ADMIN, "http://localhost:5173", "http://127.0.0.1:8080")

@@ -43,7 +43,8 @@ async def test_every_response_carries_its_cost_and_the_bucket(waybill: Harness) 
 
 
 async def test_a_query_over_the_maximum_cost_is_refused_before_it_runs(waybill: Harness) -> None:
-    query = "{ orders(first: 250) { edges { node { id lines { id } shipments { id } channel { id } } } } }"
+    # orders 1 + 125 x (node 1 + lines 3 + shipments 3 + channel 1): unpaged lists count 3 items.
+    query = "{ orders(first: 125) { edges { node { id lines { id } shipments { id } channel { id } } } } }"
     body = (await post(waybill, {"query": query})).json()
 
     (error,) = body["errors"]
@@ -98,7 +99,7 @@ async def test_a_key_that_spent_its_bucket_is_throttled_with_the_time_to_wait(mi
                 f"{url}/graphql", json={"query": SKIP}, headers={"Authorization": f"Bearer {with_key}"}
             )
 
-        # A mutation costs 10, its userErrors list 1 per item: 11 requested and 11 used, nothing refunded.
+        # A mutation costs 10, its userErrors list 1 per item (3 asked for, unpaged): 13 requested, 11 used.
         for _ in range(2):
             body = (await ask(key)).json()
             assert body["data"]["skipShipping"]["userErrors"][0]["code"] == "NOT_FOUND", body
@@ -111,7 +112,7 @@ async def test_a_key_that_spent_its_bucket_is_throttled_with_the_time_to_wait(mi
         assert error["extensions"]["code"] == "THROTTLED", body
         wait = error["extensions"]["retryAfterSeconds"]
         available = body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
-        assert available < 11 and 0 < wait <= (11 - available) / 0.5 + 0.1
+        assert available < 13 and 0 < wait <= (13 - available) / 0.5 + 0.1
         assert "Retry in" in error["message"] and body["data"] is None
         assert throttled.status_code == 200 and int(throttled.headers["retry-after"]) >= 1
 
@@ -137,3 +138,52 @@ async def test_production_switches_introspection_and_graphiql_off(migrated_datab
             await http.post(f"{url}/graphql", json={"query": "{ __schema { queryType { name } } }"}, headers=auth)
         ).json()
         assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        # nodes is priced like edges: a page of 250 orders costs 250 items, not one.
+        ("{ orders(first: 250) { nodes { id lines { id } } } }", {}, 1 + 250 * (1 + 3)),
+        ("query($n: Int) { orders(first: $n) { nodes { id } } }", {"n": 10}, 1 + 10),
+        # A whole float is an Int to graphql-core: the cost reads the coerced page size.
+        ("query($n: Int) { orders(first: $n) { edges { node { id } } } }", {"n": 250.0}, 1 + 250),
+        # Lists without a page argument count 3 items each, nested ones multiply.
+        (
+            "{ orders(first: 10) { edges { node { lines { id } shipments { id trackingEvents { status } } } } } }",
+            {},
+            1 + 10 * (1 + 3 + 3 * (1 + 3)),
+        ),
+        ("{ apiKeys { id } users { id } }", {}, 3 + 3),
+    ],
+    ids=["nodes", "nodes-variable", "float-first", "unpaged-lists", "top-level-lists"],
+)
+async def test_every_list_is_priced_by_its_page_or_a_fixed_size(
+    waybill: Harness, query: str, variables: dict[str, Any], expected: int
+) -> None:
+    body = (await post(waybill, {"query": query, "variables": variables})).json()
+
+    if expected > MAX_QUERY_COST:
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "MAX_COST_EXCEEDED" and error["extensions"]["cost"] == expected
+    else:
+        assert body["extensions"]["cost"]["requestedQueryCost"] == expected, body
+
+
+async def test_an_answer_costing_more_than_requested_is_charged_the_difference(migrated_database: Database) -> None:
+    settings = replace(
+        support.test_settings(migrated_database.data_dir, migrated_database.url), cost_restore_rate=0.001
+    )
+    async with serve_app(create_app(settings, embedded_worker=False)) as url, httpx.AsyncClient() as http:
+        account_id = await create_account("Many keys")
+        key = await create_api_key(account_id, "test", ["admin"])
+        for n in range(5):
+            await create_api_key(account_id, f"extra {n}", ["read_orders"])
+        auth = {"Authorization": f"Bearer {key}"}
+        body = (await http.post(f"{url}/graphql", json={"query": "{ apiKeys { id } }"}, headers=auth)).json()
+
+    cost = body["extensions"]["cost"]
+    assert len(body["data"]["apiKeys"]) == 6, body
+    assert cost["requestedQueryCost"] == 3 and cost["actualQueryCost"] == 6
+    # Charged 3 up front and the 3 more the answer held: the bucket is down by 6, not 3.
+    assert cost["throttleStatus"]["currentlyAvailable"] == 1000 - 6

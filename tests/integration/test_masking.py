@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+import httpx
 import pytest
 
-from adapters.persistence.accounts import ApiPrincipal
+from adapters.persistence.accounts import ApiPrincipal, create_account, create_api_key
+from api.app import create_app
 from api.context import Context
 from api.loaders import Loaders
 from api.schema import schema
 from tests.conftest import Database
+from tests.support import harness as support
+from tests.support.servers import serve_app
 
 pytestmark = pytest.mark.db
 
@@ -41,3 +46,31 @@ async def test_refusals_and_validation_errors_are_not_masked(db: Database) -> No
 
     unknown = await schema.execute("{ nope }", context_value=context)
     assert unknown.errors is not None and "nope" in unknown.errors[0].message
+
+
+TYPOS = {
+    "query": "{ ordrs(first: 1) { edges { cursor } } orders(frist: 1) { edges { cursor } } }",
+}
+
+
+async def messages_from(database: Database, environment: str) -> list[str]:
+    settings = replace(support.test_settings(database.data_dir, database.url), environment=environment)
+    async with serve_app(create_app(settings, embedded_worker=False)) as url, httpx.AsyncClient() as http:
+        key = await create_api_key(await create_account(f"Typos {environment}"), "test", ["admin"])
+        body = (await http.post(f"{url}/graphql", json=TYPOS, headers={"Authorization": f"Bearer {key}"})).json()
+    return [error["message"] for error in body["errors"]]
+
+
+@pytest.mark.queue
+async def test_production_cuts_did_you_mean_suggestions_from_validation_errors(migrated_database: Database) -> None:
+    development = await messages_from(migrated_database, "development")
+    assert all("Did you mean" in message for message in development), development
+
+    production = await messages_from(migrated_database, "production")
+    assert sorted(production) == [
+        "Cannot query field 'ordrs' on type 'Query'.",
+        "Unknown argument 'frist' on field 'Query.orders'.",
+    ], production
+
+    # The same document again (a validation cache hit): the cached errors were copied, not cut.
+    assert await messages_from(migrated_database, "development") == development

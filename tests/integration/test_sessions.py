@@ -228,6 +228,28 @@ async def test_failed_sign_ins_are_rate_limited_per_email(waybill: Harness, brow
     await sign_in(browser, "bystander@shop.example")  # another email is not affected
 
 
+async def test_concurrent_wrong_passwords_cannot_outrun_the_lockout(
+    waybill: Harness, browser: httpx.AsyncClient
+) -> None:
+    await create_user(waybill.account_id, "raced@shop.example", PASSWORD, "OWNER")
+    wrong = {"email": "raced@shop.example", "password": "guess guess"}
+
+    answers = await asyncio.gather(*(browser.post("/auth/login", json=wrong) for _ in range(MAX_FAILURES + 5)))
+
+    statuses = sorted(answer.status_code for answer in answers)
+    # Each attempt is counted before its password is checked: only MAX_FAILURES ever reach argon2.
+    assert statuses == [401] * MAX_FAILURES + [429] * 5, statuses
+    assert (await browser.post("/auth/login", json={**wrong, "password": PASSWORD})).status_code == 429
+
+
+async def test_a_successful_sign_in_clears_the_failure_count(waybill: Harness, browser: httpx.AsyncClient) -> None:
+    await create_user(waybill.account_id, "forgetful@shop.example", PASSWORD, "OWNER")
+    counter = failures_key(waybill.runtime, "forgetful@shop.example")
+    await waybill.runtime.redis.set(counter, MAX_FAILURES - 1, ex=FAILURE_WINDOW_SECONDS)
+    await sign_in(browser, "forgetful@shop.example")
+    assert await waybill.runtime.redis.get(counter) is None
+
+
 async def test_cli_creates_a_user_with_the_password_from_the_environment(
     migrated_database: Database, tmp_path: Path
 ) -> None:
