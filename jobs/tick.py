@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from arq.constants import in_progress_key_prefix
 from tortoise.expressions import Q
 
 from adapters.persistence import models
 from adapters.runtime import Runtime
 from domain.model import ConnectionState, SyncStatus
+from jobs.forwarding import stranded_pushes
 from jobs.notify import due_notifications
 from jobs.shipping import reconcile_purchases
 
@@ -18,7 +20,6 @@ OUTBOX_GRACE = timedelta(seconds=10)
 #: A RUNNING sync whose worker died (its lock lease ran out) is resumed after this long, not at the next poll.
 ORPHAN_GRACE = timedelta(seconds=20)
 #: A webhook recorded but never processed (crash before the enqueue, Redis lost the job).
-WEBHOOK_GRACE = timedelta(seconds=30)
 
 
 async def tick(ctx: dict[str, Any]) -> dict[str, int]:
@@ -29,11 +30,19 @@ async def tick(ctx: dict[str, Any]) -> dict[str, int]:
     webhooks = await _stranded_webhooks(runtime, now)
     resumed = await _orphaned_syncs(runtime, now)
     notices = await due_notifications(runtime)
+    pushes = await stranded_pushes(runtime, now)
     await reconcile_purchases(runtime)
     interval = runtime.settings.tracking_interval_seconds
     bucket = int(now.timestamp() // interval)
     await runtime.enqueue("track_shipments", job_id=f"track:{bucket}")
-    return {"syncs": syncs, "writes": writes, "webhooks": webhooks, "resumed": resumed, "notices": notices}
+    return {
+        "syncs": syncs,
+        "writes": writes,
+        "webhooks": webhooks,
+        "resumed": resumed,
+        "notices": notices,
+        "pushes": pushes,
+    }
 
 
 async def _due_syncs(runtime: Runtime, now: datetime) -> int:
@@ -60,16 +69,30 @@ async def _due_writes(runtime: Runtime, now: datetime) -> int:
 
 
 async def _stranded_webhooks(runtime: Runtime, now: datetime) -> int:
+    grace = timedelta(seconds=runtime.settings.webhook_rescue_seconds)
     delivery_ids = await (
-        models.WebhookDelivery.filter(status="RECEIVED", received_at__lte=now - WEBHOOK_GRACE)
+        models.WebhookDelivery.filter(status="RECEIVED", received_at__lte=now - grace)
         .order_by("id")
         .limit(200)
         .values_list("id", flat=True)
     )
+    rescued = 0
     for delivery_id in delivery_ids:
-        # The endpoint's own job id: a job still queued or running is not doubled.
-        await runtime.enqueue("process_webhook", delivery_id, job_id=f"webhook:{delivery_id}")
-    return len(delivery_ids)
+        # The endpoint's own job id first: a job that was lost is queued again under it.
+        if await runtime.enqueue("process_webhook", delivery_id, job_id=f"webhook:{delivery_id}") is not None:
+            rescued += 1
+        elif await _started_and_stuck(runtime, f"webhook:{delivery_id}"):
+            # Arrived `grace` ago and still unfinished: its worker was killed, and arq would leave the job
+            # in-progress for job_timeout + 10 s (5 min). A second run is harmless: the import is idempotent.
+            bucket = int(now.timestamp() // grace.total_seconds())
+            await runtime.enqueue("process_webhook", delivery_id, job_id=f"webhook-rescue:{delivery_id}:{bucket}")
+            rescued += 1
+    return rescued
+
+
+async def _started_and_stuck(runtime: Runtime, job_id: str) -> bool:
+    """A job arq shows as in progress (a job merely waiting in the queue is left alone)."""
+    return bool(await runtime.redis.exists(in_progress_key_prefix + runtime.key(job_id)))
 
 
 async def _orphaned_syncs(runtime: Runtime, now: datetime) -> int:
