@@ -60,6 +60,8 @@ SPEC = ChannelSpec(
         "(remove its tracking number in the Magento admin, or issue a credit memo).",
         "Magento has no delivered status; tracking links are built by Magento for UPS, USPS, FedEx and DHL only "
         "(other carriers get the link as a shipment comment).",
+        "Marketplace orders cannot be forwarded into Magento: its REST API creates orders only through a cart and "
+        "checkout (quote), not as an integration; forward to Shopify or WooCommerce instead.",
         "Child items of configurable and bundle products are imported as their parent line, which is what Magento ships; "
         "virtual and downloadable items are not imported.",
     ),

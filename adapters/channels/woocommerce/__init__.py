@@ -77,7 +77,9 @@ SPEC = ChannelSpec(
             required=False,
         ),
     ),
-    capabilities=frozenset({Can.WRITE_BACK, Can.MULTIPLE_SHIPMENTS, Can.TRACKING_URL, Can.UNDO_SHIPMENT}),
+    capabilities=frozenset(
+        {Can.WRITE_BACK, Can.MULTIPLE_SHIPMENTS, Can.TRACKING_URL, Can.UNDO_SHIPMENT, Can.FORWARD_TARGET}
+    ),
     build_client=build_client,
     parse_document=parse_document,
     webhooks=WEBHOOKS,
@@ -86,6 +88,8 @@ SPEC = ChannelSpec(
         "Tracking numbers go to the Shipment Tracking extension when installed, otherwise into customer order notes.",
         "WooCommerce has no Delivered status; Completed is the last step.",
         "Needs WooCommerce 5.8 or later (the modified_after filter) for incremental sync.",
+        "Forwarded marketplace orders are created without products (name, SKU as line meta, total); their tracking "
+        "goes back to the marketplace only from the Shipment Tracking extension.",
     ),
 )
 

@@ -25,6 +25,7 @@ import httpx
 
 from adapters.channels.http import ChannelHttp, json_error_text
 from adapters.channels.woocommerce import mapper
+from domain.forwarding import ForwardedCopy, ForwardRequest, order_id_of
 from domain.model import ChannelOrder
 from domain.ports import ChannelAuthFailed, ChannelRejected, ChannelThrottled, ChannelUnavailable, OrderPage, Tracking
 
@@ -131,9 +132,14 @@ class WooCommerceClient:
             if external_id in cursor.skip and _modified(raw) == boundary:
                 continue  # delivered on the previous page, unchanged since (same modification second)
             try:
-                orders.append(mapper.to_channel_order(raw))
+                mapped = mapper.to_channel_order(raw)
             except (ValueError, KeyError, TypeError) as exc:
                 unreadable.append((external_id, f"unreadable order: {exc}"))
+                continue
+            if isinstance(mapped, ForwardedCopy):
+                # Waybill's own forwarded copy: its parcels are what the marketplace must be told.
+                mapped.fulfillments = mapper.tracking_fulfillments(await self._trackings(external_id) or [])
+            orders.append(mapped)
         total_pages = int(_seconds(response.headers.get("X-WP-TotalPages")) or 0)
         more = cursor.page < total_pages
         next_page = self._next_cursor(rows, cursor).encode() if more else None
@@ -277,6 +283,26 @@ class WooCommerceClient:
             trackings = await self._trackings(order_id) or []
             if any(str(item.get("tracking_id")) == tracking_id for item in trackings):
                 raise
+
+    # --- forwarding (domain/forwarding.py ForwardTarget) -----------------------------------
+
+    async def find_forwarded(self, reference: str) -> str | None:
+        """`search=` finds the copy by its shipping line's title; the meta value must match exactly."""
+        response = await self._request(
+            "GET", f"{self._api}/orders", params={"search": reference, "per_page": 20, "status": "any"}
+        )
+        wanted = order_id_of(reference)
+        for raw in response.json() if isinstance(response.json(), list) else []:
+            if isinstance(raw, Mapping) and wanted is not None and mapper.forwarded_order_id(raw) == wanted:
+                return str(raw["id"])
+        return None
+
+    async def create_forwarded(self, request: ForwardRequest) -> str:
+        """One POST /orders; never re-sent blindly (the next attempt searches first)."""
+        response = await self._request(
+            "POST", f"{self._api}/orders", json=mapper.forwarded_order_body(request), retry_transient=False
+        )
+        return str(response.json()["id"])
 
     async def _order(self, order_id: str) -> dict[str, Any]:
         response = await self._request("GET", f"{self._api}/orders/{order_id}")

@@ -130,6 +130,7 @@ class FakeWooCommerce(WooStore):
         wc, order = "/wp-json/wc/v3", "/wp-json/wc/v3/orders/{order_id:int}"
         table: list[tuple[str, Handler, list[str]]] = [
             (wc + "/orders", self._list_orders, ["GET"]),
+            (wc + "/orders", self._create_order, ["POST"]),
             (order, self._get_order, ["GET"]),
             (order, self._update_order, ["PUT", "POST", "PATCH"]),
             (order + "/notes", self._list_notes, ["GET"]),
@@ -220,6 +221,8 @@ class FakeWooCommerce(WooStore):
             if query.get(name)
         }
         rows = self.query(self._statuses(query.get("status")), bounds)
+        if query.get("search"):
+            rows = self.search(rows, query["search"])
         field = {"modified": "date_modified_gmt", "date": "date_created_gmt"}.get(orderby)
         rows.sort(key=lambda o: (o[field] if field else "", o["id"]), reverse=direction == "desc")
         total, pages = len(rows), math.ceil(len(rows) / per_page)
@@ -230,6 +233,9 @@ class FakeWooCommerce(WooStore):
             **self._link(request, page, pages),
         }
         return [_project(copy.deepcopy(order), query.get("_fields")) for order in chunk], 200
+
+    async def _create_order(self, request: Request) -> tuple[Any, int]:
+        return self.create_api_order(await _body(request)), 201
 
     async def _get_order(self, request: Request) -> tuple[Any, int]:
         order = self.order_or_404(request.path_params["order_id"])

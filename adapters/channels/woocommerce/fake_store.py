@@ -218,6 +218,59 @@ class WooStore:
             raise WooError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
         return order
 
+    def create_api_order(self, body: Json) -> Json:
+        """POST /orders (forwarded marketplace orders): lines without a product keep their name and total; the
+        SKU a product would give is empty, so it travels as line meta. Validated like Woo's 400s."""
+        items = body.get("line_items")
+        if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
+            raise invalid_param("line_items", "line_items must contain at least one item.")
+        for item in items:
+            if not isinstance(item.get("quantity"), int) or item["quantity"] < 1:
+                raise invalid_param("line_items", "quantity must be a positive integer.")
+        status = body.get("status", "pending")
+        if status not in STATUSES:
+            raise invalid_param("status", f"status is not one of {', '.join(STATUSES)}.")
+        order = self._orders[int(self.add_order([("", str(i.get("name") or ""), i["quantity"]) for i in items]))]
+        order["created_via"] = "rest-api"
+        for line, item in zip(order["line_items"], items, strict=True):
+            total = str(item.get("total") or "0.00")
+            line.update(total=total, subtotal=total, product_id=0, meta_data=list(item.get("meta_data") or []))
+        order["total"] = f"{sum(Decimal(line['total']) for line in order['line_items']):.2f}"
+        for part in ("billing", "shipping"):
+            if isinstance(body.get(part), dict):
+                order[part].update({k: v for k, v in body[part].items() if k in order[part]})
+        order["meta_data"] = [
+            {"id": self._new_line_id(), "key": m.get("key"), "value": m.get("value")}
+            for m in body.get("meta_data") or []
+            if isinstance(m, dict)
+        ]
+        order["shipping_lines"] = [
+            {
+                "id": self._new_line_id(),
+                "method_title": line.get("method_title", ""),
+                "method_id": line.get("method_id"),
+            }
+            for line in body.get("shipping_lines") or []
+            if isinstance(line, dict)
+        ]
+        order["customer_note"] = str(body.get("customer_note") or "")
+        self._apply_status(order, "processing" if body.get("set_paid") else status)
+        return copy.deepcopy(order)
+
+    def search(self, rows: list[Json], term: str) -> list[Json]:
+        """Woo's order search: billing/shipping names and e-mail, and the names of the order's items."""
+        needle = term.lower()
+
+        def texts(order: Json) -> list[str]:
+            names = [item.get("name", "") for item in order["line_items"]]
+            names += [line.get("method_title", "") for line in order["shipping_lines"]]
+            people = [
+                order[part].get(key, "") for part in ("billing", "shipping") for key in ("first_name", "last_name")
+            ]
+            return [str(text).lower() for text in [*names, *people, order["billing"].get("email", "")]]
+
+        return [order for order in rows if any(needle in text for text in texts(order))]
+
     def update_order(self, order_id: int, body: Json) -> Json:
         order = self.order_or_404(order_id)
         if "status" in body:

@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from domain.forwarding import REFERENCE_PREFIX, ForwardedCopy, ForwardRequest, StoreFulfillment, order_id_of
 from domain.model import Address, ChannelOrder, ChannelOrderStatus, OrderLine, PaymentStatus
 
 #: Where the Shipment Tracking extension keeps an order's tracking items (visible in `meta_data`).
@@ -175,7 +176,7 @@ def to_channel_order(order: Mapping[str, Any]) -> ChannelOrder:
         raise TypeError(f"WooCommerce order {order.get('id', '?')}: line_items is not a list")
     billing = order.get("billing") if isinstance(order.get("billing"), Mapping) else {}
     address = to_address(order.get("shipping"), billing)
-    return ChannelOrder(
+    mapped = ChannelOrder(
         external_id=str(_required(order, "id")),
         number=str(order.get("number") or order["id"]),
         channel_status=channel_status(order),
@@ -190,6 +191,89 @@ def to_channel_order(order: Mapping[str, Any]) -> ChannelOrder:
         currency=_text(order.get("currency")),
         total=_text(order.get("total")),
     )
+    forwarded_from = forwarded_order_id(order)
+    if forwarded_from is None:
+        return mapped
+    # The parcels come from the Shipment Tracking extension: the client reads them for copies only.
+    return ForwardedCopy(
+        **{name: getattr(mapped, name) for name in ChannelOrder.__dataclass_fields__}, waybill_order_id=forwarded_from
+    )
+
+
+#: Order meta naming the Waybill order a forwarded copy came from. No leading underscore: WooCommerce hides
+#: "protected" (_-prefixed) meta from the REST API, and Waybill must read it back.
+FORWARD_META = "waybill_order_id"
+
+
+def forwarded_order_id(order: Mapping[str, Any]) -> int | None:
+    for meta in order.get("meta_data") or []:
+        if isinstance(meta, Mapping) and meta.get("key") == FORWARD_META:
+            return order_id_of(REFERENCE_PREFIX + str(meta.get("value") or ""))
+    return None
+
+
+def tracking_fulfillments(items: Sequence[Mapping[str, Any]]) -> list[StoreFulfillment]:
+    """Shipment Tracking items of a forwarded copy: Woo ships whole orders, so no lines."""
+    return [
+        StoreFulfillment(
+            fulfillment_id=str(item.get("tracking_id") or item.get("tracking_number")),
+            tracking_number=_text(item.get("tracking_number")),
+            company=_text(item.get("tracking_provider")) or _text(item.get("custom_tracking_provider")),
+            url=_text(item.get("tracking_link")) or _text(item.get("custom_tracking_link")),
+        )
+        for item in items
+        if _text(item.get("tracking_number"))
+    ]
+
+
+def forwarded_order_body(request: ForwardRequest) -> dict[str, Any]:
+    """POST /orders for a forwarded marketplace order. The reference goes into the order meta (read back exactly)
+    and the shipping line's title (WooCommerce's order search looks at item names, so `search=` finds it)."""
+    address = request.shipping_address
+    first, _, last = (address.name if address and address.name else request.customer_name or "").partition(" ")
+    shipping: dict[str, Any] = {"first_name": first, "last_name": last}
+    if address is not None:
+        shipping.update(
+            company=address.company or "",
+            address_1=address.line1 or "",
+            address_2=address.line2 or "",
+            city=address.city or "",
+            state=address.region or "",
+            postcode=address.postal_code or "",
+            country=address.country_code or "",
+            phone=address.phone or "",
+        )
+    body: dict[str, Any] = {
+        "status": "processing" if request.paid else "pending",
+        "set_paid": request.paid,
+        "billing": {"first_name": first, "last_name": last, "email": request.customer_email or ""},
+        "shipping": shipping,
+        "line_items": [
+            {
+                "name": line.title or line.sku or "Item",
+                "quantity": line.quantity,
+                "total": f"{Decimal(line.unit_price or '0') * line.quantity:.2f}",
+                "meta_data": [{"key": "SKU", "value": line.sku}] if line.sku else [],
+            }
+            for line in request.lines
+        ],
+        "shipping_lines": [
+            {
+                "method_id": "waybill",
+                "method_title": f"{request.source} order {request.number} ({request.reference})",
+                "total": "0.00",
+            }
+        ],
+        "meta_data": [
+            {"key": FORWARD_META, "value": str(request.order_id)},
+            {"key": "marketplace", "value": request.source},
+            {"key": "marketplace_order_number", "value": request.number},
+        ],
+        "customer_note": f"{request.source} order {request.number}, forwarded by Waybill",
+    }
+    if request.currency:
+        body["currency"] = request.currency
+    return body
 
 
 def _looks_like_order(doc: Mapping[str, Any]) -> bool:
