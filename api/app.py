@@ -18,11 +18,16 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from adapters.config import Settings
 from adapters.persistence import models
-from adapters.persistence.accounts import ApiPrincipal, authenticate_api_key
+from adapters.persistence.accounts import ApiPrincipal
 from adapters.persistence.repositories import TortoiseLabelRepository
 from adapters.runtime import Runtime
-from api import webhooks
+from api import observability, webhooks
+from api.auth import routes as auth_routes
+from api.auth.principals import LABEL_SCOPES_NEEDED, CsrfRefused, may_download_labels, principal_from_ws_params
+from api.auth.principals import principal_from as caller_of
 from api.context import Context
+from api.http_security import middleware as http_middleware
+from api.limits.batch import BatchLimit
 from api.loaders import Loaders
 from api.schema import schema
 from jobs.worker import build_worker, stop_worker
@@ -39,21 +44,18 @@ def bearer(value: str | None) -> str | None:
 
 
 async def principal_from(request: Request | WebSocket) -> ApiPrincipal | None:
-    cached = request.scope.get("waybill.principal")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    key = bearer(request.headers.get("authorization"))
-    return await authenticate_api_key(key) if key else None
+    """A bearer API key, or the admin app's session cookie (api/auth/principals.py)."""
+    return await caller_of(request)
 
 
-class WaybillGraphQL(GraphQL[Context, None]):
+class WaybillGraphQL(BatchLimit, GraphQL[Context, None]):
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         super().__init__(
             schema,
-            graphql_ide=None if settings.production else "graphiql",
+            graphql_ide="graphiql" if settings.introspection_enabled else None,  # off in production
             keep_alive=True,
             keep_alive_interval=15,
-            # CSV uploads (importOrdersCsv). Safe from CSRF: every request needs a bearer key, never a cookie.
+            # CSV uploads (importOrdersCsv). Safe from CSRF: AuthGate wants X-CSRF-Token on every cookie POST.
             multipart_uploads_enabled=True,
         )
         self.runtime = runtime
@@ -72,11 +74,11 @@ class WaybillGraphQL(GraphQL[Context, None]):
         """Browsers cannot set headers on a WebSocket: the key may come in connection_init."""
         params = context.connection_params or {}
         if context.principal is None:
-            key = bearer(str(params.get("Authorization") or params.get("authorization") or ""))
-            context.principal = await authenticate_api_key(key) if key else None
+            context.principal = await principal_from_ws_params(context.request, params)
             context.loaders = Loaders(context.principal.account_id if context.principal else None)
         if context.principal is None:
-            raise ConnectionRejectionError({"message": "A valid API key is required (Authorization: Bearer ...)"})
+            message = "A valid API key (Authorization: Bearer ...) or a session with its X-CSRF-Token is required"
+            raise ConnectionRejectionError({"message": message})
         return None
 
 
@@ -96,7 +98,11 @@ class AuthGate:
                 and "text/html" in request.headers.get("accept", "")
             )
             if not wants_page:
-                principal = await principal_from(request)
+                try:
+                    principal = await caller_of(request, check_csrf=True)
+                except CsrfRefused:
+                    await auth_routes.csrf_refusal()(scope, receive, send)
+                    return
                 if principal is None:
                     response = JSONResponse(
                         {
@@ -120,6 +126,8 @@ async def download_label(request: Request) -> Response:
     principal = await principal_from(request)
     if principal is None:
         return JSONResponse({"error": "A valid API key is required"}, status_code=401)
+    if not may_download_labels(principal):
+        return JSONResponse({"error": LABEL_SCOPES_NEEDED}, status_code=403)
     kind = LABEL_TYPES.get(request.path_params["fmt"])
     if kind is None:
         return JSONResponse({"error": "Label format must be pdf or zpl"}, status_code=404)
@@ -134,16 +142,14 @@ async def download_batch(request: Request) -> Response:
     principal = await principal_from(request)
     if principal is None:
         return JSONResponse({"error": "A valid API key is required"}, status_code=401)
+    if not may_download_labels(principal):
+        return JSONResponse({"error": LABEL_SCOPES_NEEDED}, status_code=403)
     rows = await models.LabelBatch.filter(
         id=request.path_params["batch_id"], account_id=principal.account_id
     ).values_list("merged_pdf", flat=True)
     if not rows or not rows[0]:
         return JSONResponse({"error": "Batch labels not found"}, status_code=404)
     return Response(bytes(rows[0]), media_type="application/pdf", headers={"Cache-Control": "private, max-age=3600"})
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 def create_app(
@@ -192,15 +198,17 @@ def create_app(
             await runtime.stop()
 
     routes = [
-        Route("/health", health),
+        *observability.ROUTES,  # /health, /ready, /metrics
         Route("/labels/batches/{batch_id:int}.pdf", download_batch),
         Route("/labels/{shipment_id:int}.{fmt}", download_label),
         Route("/graphql", AuthGate(graphql), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Mount("/webhooks", routes=webhooks.ROUTES),
+        Mount("/auth", routes=auth_routes.ROUTES),
         *sandbox_mounts,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [*observability.middleware(), *http_middleware(settings.admin_origins)]  # request ids outermost
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     app.state.sandboxes = sandboxes
     return app

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from adapters import logging as waybill_logging
 from adapters.config import Settings
 
 SCOPES = ("read_orders", "write_shipments", "manage_channels", "admin")
@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--demo", action="store_true", help="Sandbox store, sandbox carrier, demo account.")
     serve.add_argument("--no-worker", action="store_true", help="Never run the worker in this process.")
 
-    commands.add_parser("worker", help="Run a worker (needs REDIS_URL to be shared with the API).")
+    worker = commands.add_parser("worker", help="Run a worker (needs REDIS_URL to be shared with the API).")
+    worker.add_argument("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="Address of the metrics port (default loopback).")
     commands.add_parser("migrate", help="Apply database migrations.")
 
     key = commands.add_parser("create-api-key", help="Create an API key; the key is the last line printed.")
@@ -61,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--channel-id", type=int, default=None, help="A CSV channel (default: the account's first).")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("WAYBILL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request to the stores is noise
+    waybill_logging.configure()  # WAYBILL_LOG_LEVEL, WAYBILL_LOG_FORMAT=text|json, request and job ids, redaction
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
@@ -74,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         if settings.redis_url is None:
             print("waybill worker needs REDIS_URL (the API's embedded Valkey is private to it).", file=sys.stderr)
             return 2
+        if args.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from adapters.metrics import REGISTRY
+
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=REGISTRY)
         asyncio.run(run_worker(settings))
         return 0
     if args.command == "migrate":
@@ -117,6 +122,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws="websockets-sansio",
         proxy_headers=True,
         server_header=False,  # no product and version banner for scanners
+        log_config=None,  # keep adapters/logging.py's handler (JSON, request ids) for uvicorn's lines too
     )
     return 0
 

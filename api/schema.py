@@ -7,7 +7,11 @@ from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.schema.config import StrawberryConfig
 
+from api.audit.queries import AuditQueries
+from api.audit.recorder import AuditMutations, install_audit
+from api.auth.permissions import ScopeGate
 from api.carriers.resolvers import CarrierQueries, ConnectCarrierPayload, connect_carrier
 from api.channels.resolvers import (
     ChannelQueries,
@@ -22,10 +26,18 @@ from api.channels.resolvers import (
     test_channel_connection,
     update_channel,
 )
+from api.forwarding.mutations import ForwardingMutations
+from api.forwarding.queries import ForwardingQueries
 from api.imports.mutations import ImportOrdersCsvPayload, import_orders_csv
+from api.keys.mutations import KeyMutations
+from api.keys.queries import KeyQueries
+from api.limits.batch import BATCHING_CONFIG
+from api.limits.extension import QueryLimits
 from api.masking import MaskBugs
 from api.notifications.mutations import NotificationMutations
 from api.notifications.queries import NotificationQueries
+from api.observability import OperationMetrics
+from api.orders.mutations import OrderMutations
 from api.orders.queries import OrderQueries
 from api.shipments.batch import BatchQueries, BuyLabelsPayload, buy_labels
 from api.shipments.mutations import (
@@ -51,12 +63,22 @@ VALIDATION_RULES = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_
 
 
 @strawberry.type(description="Read your orders, labels, channels and sync runs.")
-class Query(OrderQueries, ChannelQueries, CarrierQueries, BatchQueries, ViewerQueries, NotificationQueries):
+class Query(
+    OrderQueries,
+    ChannelQueries,
+    CarrierQueries,
+    BatchQueries,
+    ViewerQueries,
+    NotificationQueries,
+    KeyQueries,
+    AuditQueries,
+    ForwardingQueries,
+):
     pass
 
 
 @strawberry.type(description="Change things. Refusals come back in each payload's userErrors.")
-class Mutation(NotificationMutations):
+class Mutation(NotificationMutations, OrderMutations, KeyMutations, ForwardingMutations):
     buy_label: BuyLabelPayload = strawberry.mutation(resolver=buy_label, description="Buy a label (idempotent).")
     skip_shipping: SkipShippingPayload = strawberry.mutation(
         resolver=skip_shipping, description="Hand delivery: the order is delivered and the channel fulfilled."
@@ -106,8 +128,15 @@ schema = strawberry.Schema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: AddValidationRules(VALIDATION_RULES),
+        ScopeGate,  # reads need read_orders (or their own scope): api/auth/permissions.py
+        AuditMutations,  # one audit entry per mutation field: api/audit/recorder.py
+        QueryLimits,  # introspection switch, query cost, per-key bucket (api/limits)
         MaskBugs,
+        OperationMetrics,  # Prometheus: operations by type and name, errors (api/observability.py)
     ],
+    config=StrawberryConfig(batching_config=BATCHING_CONFIG),
 )
+
+install_audit(schema._schema)
 
 __all__ = ["GraphQLError", "schema"]

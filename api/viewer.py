@@ -7,6 +7,7 @@ import strawberry
 from adapters.persistence import mapping, models
 from api import ids
 from api.context import Info
+from api.limits.pages import page_size
 from api.shipments.types import Shipment
 
 
@@ -34,5 +35,5 @@ class ViewerQueries:
         rows = models.Shipment.filter(account_id=info.context.account_id)
         if order_id is not None:
             rows = rows.filter(order_id=ids.decode("Order", order_id, "orderId"))
-        found = await rows.order_by("-id").limit(max(1, min(first, 250)))
+        found = await rows.order_by("-id").limit(page_size(first))
         return [Shipment.from_domain(mapping.shipment(row)) for row in found]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox
 from api.shipments.batch import MAX_BATCH
-from bench import labels, machine, report, run, webhooks
+from bench import fanout, labels, machine, report, run, webhooks
 from bench.profiling import REPO
 
 
@@ -29,8 +29,8 @@ def _env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--orders", type=int, default=_env_int("WAYBILL_BENCH_ORDERS", 2000))
-    parser.add_argument("--repeat", type=int, default=_env_int("WAYBILL_BENCH_REPEAT", 3))
+    parser.add_argument("--orders", type=int, default=_env_int("WAYBILL_BENCH_ORDERS", 100_000))
+    parser.add_argument("--repeat", type=int, default=_env_int("WAYBILL_BENCH_REPEAT", 1))
     parser.add_argument("--requests", type=int, default=_env_int("WAYBILL_BENCH_REQUESTS", 200))
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument(
@@ -52,6 +52,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--labels-only",
         action="store_true",
         help="only the label batch benchmark (with --webhooks-only: both); prints, leaves docs/BENCHMARKS.md alone",
+    )
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=_env_int("WAYBILL_BENCH_SUBSCRIBERS", 1000),
+        help="orderChanged subscribers for the fan-out (0: skip)",
     )
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
@@ -82,6 +88,13 @@ def main(args: argparse.Namespace) -> list[report.BackendResult]:
             run.log(f"{kind}: webhook benchmark, {args.webhooks} deliveries")
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 results[-1].webhooks = pool.submit(webhooks.webhook_process, kind, args).result()
+        if args.subscribers > 0 and kind == "sqlite" and not _only(args):
+            run.log(f"{kind}: fan-out to {args.subscribers} subscribers")
+            try:
+                with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    results[-1].fanout = pool.submit(fanout.fanout_process, kind, args.subscribers).result()
+            except Exception as exc:  # a section that fails is reported missing, the others are still written
+                run.log(f"{kind}: fan-out failed: {exc!r}")
         if args.labels_only or not _only(args):
             run.log(f"{kind}: label batch benchmark, {args.labels} labels")
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -109,4 +122,8 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if "--keys-only" in sys.argv[1:]:  # API-key verification cost only (bench/keys.py)
+        from bench import keys
+
+        sys.exit(keys.main())
     sys.exit(cli())

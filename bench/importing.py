@@ -80,7 +80,11 @@ def request_kinds(requests: list[tuple[str, str, dict[str, str]]]) -> dict[str, 
     kinds: dict[str, int] = {}
     for method, path, _ in requests:
         name = path.rsplit("/", 1)[-1]
-        kind = f"{method} {name}" if name in ("orders.json", "fulfillment_orders.json") else f"{method} other"
+        kind = (
+            f"{method} {name}"
+            if name in ("orders.json", "fulfillment_orders.json", "graphql.json")
+            else f"{method} other"
+        )
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 

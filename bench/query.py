@@ -63,6 +63,7 @@ class QueryMeasure:
     same_json: bool
     query_log: list[str]
     profile: Profile | None = None
+    queries_at_10: float = 0.0
 
 
 async def add_shipments(account_id: int, every: int = 3) -> int:
@@ -133,6 +134,9 @@ async def measure_query(
                 for _ in range(probes):
                     _, app_response = await call("app")
             app_queries = len(counter.messages) / probes
+            with counting_queries() as small:  # a constant number of statements: the same at another page size
+                await http.post(targets["app"], json={**body, "variables": {"first": 10}})
+            queries_at_10 = float(len(small.messages))
             _, raw_response = await call("raw")
             same = app_response.json() == raw_response.json()
             samples: dict[str, list[float]] = {"app": [], "raw": []}
@@ -154,4 +158,5 @@ async def measure_query(
         same_json=same,
         query_log=counter.messages[: int(app_queries)],
         profile=profile,
+        queries_at_10=queries_at_10,
     )

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.caches import CacheMeasure
+from bench.caches import rows as cache_rows
+from bench.fanout import FanoutMeasure
+from bench.fanout import rows as fanout_rows
 from bench.importing import ImportMeasure
 from bench.labels import LabelMeasure
 from bench.labels import rows as label_rows
@@ -27,6 +31,8 @@ class BackendResult:
     profiles: list[Profile] = field(default_factory=list)
     webhooks: WebhookMeasure | None = None
     labels: LabelMeasure | None = None
+    caches: CacheMeasure | None = None
+    fanout: FanoutMeasure | None = None
 
 
 def _row(cells: list[str]) -> str:
@@ -46,7 +52,7 @@ def import_rows(result: BackendResult) -> list[str]:
         return median(values), spread(values)
 
     e2e, e2e_spread = med("first.seconds")
-    persist, persist_spread = med("first.persist_seconds")
+    persist_inside, _ = med("first.persist_seconds")
     raw, raw_spread = med("raw_insert")
     raw_ev, raw_ev_spread = med("raw_insert_events")
     fetch, fetch_spread = med("fetch_only")
@@ -54,9 +60,13 @@ def import_rows(result: BackendResult) -> list[str]:
     incr, _ = med("incremental.seconds")
     first = runs[-1].first
     fo = first.requests.get("GET fulfillment_orders.json", 0)
+    gql = first.requests.get("POST graphql.json", 0)
     listing = first.requests.get("GET orders.json", 0)
-    other = sum(v for k, v in first.requests.items() if k.endswith("other"))
+    other = sum(v for k, v in first.requests.items() if k.endswith("other")) + gql
     floor = fetch + raw
+    # The sync reads the next page while it writes this one, so time inside import_orders also runs the
+    # read: what storing costs is what the import takes beyond reading the same pages.
+    persist = max(e2e - fetch, 1e-9)
     full_ok = all(r.full_reread.created == r.full_reread.updated == 0 and r.full_reread.wrote_nothing for r in runs)
     incr_ok = all(r.incremental.created == r.incremental.updated == 0 and r.incremental.wrote_nothing for r in runs)
     rows = [
@@ -72,9 +82,10 @@ def import_rows(result: BackendResult) -> list[str]:
         ),
         _row(
             [
-                "  of which persistence (`import_orders`)",
-                f"{_s(persist)} = {n / persist:.0f} orders/s ({persist_spread} s)",
-                f"{_driver(result.kind)} executemany, orders + lines: {_s(raw)} ({raw_spread} s)",
+                "  of which persistence (end to end minus fetch-only)",
+                f"{_s(persist)} = {n / persist:.0f} orders/s (wall time inside `import_orders`, read-ahead"
+                f" running alongside: {_s(persist_inside)})",
+                f"{_driver(result.kind)}, orders + lines: {_s(raw)} ({raw_spread} s)",
                 f"**{ratio(persist, raw):.0f}x**",
             ]
         ),
@@ -82,22 +93,23 @@ def import_rows(result: BackendResult) -> list[str]:
             [
                 "  persistence vs raw incl. the ORDER_IMPORTED event rows",
                 _s(persist),
-                f"executemany orders + lines + events: {_s(raw_ev)} ({raw_ev_spread} s)",
+                f"{_driver(result.kind)}, orders + lines + events: {_s(raw_ev)} ({raw_ev_spread} s)",
                 f"{ratio(persist, raw_ev):.0f}x",
             ]
         ),
         _row(
             [
-                "  of which fetch + map (the rest)",
-                _s(e2e - persist),
+                "  of which fetch + map",
+                "-",
                 f"fetch-only, same client: {_s(fetch)} ({fetch_spread} s)",
-                f"{ratio(e2e - persist, fetch):.1f}x",
+                "-",
             ]
         ),
         _row(
             [
                 "Shopify requests per order",
-                f"{(listing + fo + other) / n:.3f} ({listing} list pages + {fo} fulfillment_orders + {other} other)",
+                f"{(listing + fo + other) / n:.3f} ({listing} list pages + {gql} GraphQL fulfillment-order batches"
+                f" + {fo} REST fulfillment_orders + {other - gql} other)",
                 "1 list call per 250 orders: 0.004",
                 f"{ratio((listing + fo + other) / n, listing / n if listing else 0):.0f}x",
             ]
@@ -132,7 +144,7 @@ def import_rows(result: BackendResult) -> list[str]:
 
 
 def _driver(kind: str) -> str:
-    return "sqlite3" if kind == "sqlite" else "asyncpg"
+    return "sqlite3 `executemany`" if kind == "sqlite" else "asyncpg `copy_records_to_table`"
 
 
 def _pick(run: ImportMeasure, path: str) -> float:
@@ -162,6 +174,7 @@ def query_rows(query: QueryMeasure) -> list[str]:
             ["requests/s (1 client, sequential)", f"{app.rps:.1f}", f"{raw.rps:.1f}", f"{ratio(app.rps, raw.rps):.2f}x"]
         ),
         _row(["SQL queries per request", f"{app.queries_per_request:g}", f"{raw.queries_per_request:g}", "-"]),
+        _row(["SQL queries per request at `first: 10`", f"{query.queries_at_10:g}", "-", "-"]),
         _row(["response size", f"{app.bytes_per_response} B", f"{raw.bytes_per_response} B", "-"]),
         _row(["same JSON data", "yes" if query.same_json else "**NO**", "", ""]),
     ]
@@ -184,8 +197,12 @@ def section(machine: Machine, command: str, repeat: int, results: list[BackendRe
             out += ["", *query_rows(result.query)]
             out += ["", "Statements per GraphQL request:", ""]
             out += [f"- `{statement}`" for statement in result.query.query_log]
+        if result.caches is not None:
+            out += ["", *cache_rows(result.caches)]
         if result.webhooks is not None:
             out += [*([""] if result.imports else []), *webhook_rows(result.webhooks)]
+        if result.fanout is not None:
+            out += ["", *fanout_rows(result.fanout)]
         if result.labels is not None:
             out += [*([""] if result.imports or result.webhooks else []), *label_rows(result.labels)]
         for profile in result.profiles:

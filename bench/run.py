@@ -10,10 +10,13 @@ import warnings
 from pathlib import Path
 
 from bench import env, report
+from bench.caches import measure_caches
 from bench.importing import measure_import, profile_import
 from bench.profiling import REPO
 from bench.query import add_shipments, measure_query
 from bench.shop_process import shop_process
+
+PROFILED_ORDERS = 10_000
 
 
 def log(message: str) -> None:
@@ -51,12 +54,18 @@ async def run_backend(kind: str, args: argparse.Namespace, root: Path) -> report
                     )
                     if result.query.profile is not None:
                         result.profiles.append(result.query.profile)
-        if not args.no_profile:
-            log(f"{kind}: profiled import")
+        if kind == "sqlite":  # no database involved: once is enough
+            log("parse/validate cache benchmark")
+            result.caches = await measure_caches()
+    if not args.no_profile:
+        # The profilers' own cost grows with the run: a smaller store gives the same shares much sooner.
+        profiled = min(args.orders, PROFILED_ORDERS)
+        log(f"{kind}: profiled import of {profiled} orders")
+        async with shop_process(profiled) as small:
             async with env.fresh_database(kind, root) as database:
                 async with env.started_runtime(env.settings_for(database)) as runtime:
-                    tenant = await env.create_tenant(runtime, shop.url, shop.access_token)
-                    result.profiles.insert(0, await profile_import(runtime, shop, tenant, profile_dir))
+                    tenant = await env.create_tenant(runtime, small.url, small.access_token)
+                    result.profiles.insert(0, await profile_import(runtime, small, tenant, profile_dir))
     return result
 
 

@@ -70,6 +70,7 @@ class ChannelCapability(StrEnum):
     DELIVERED_STATUS = "DELIVERED_STATUS"  # the platform records delivery
     TOKEN_REFRESH = "TOKEN_REFRESH"  # access tokens expire and are refreshed (maybe rotating)
     LOCATIONS = "LOCATIONS"  # the platform ships from its own locations: a shipment must name the right one
+    FORWARD_TARGET = "FORWARD_TARGET"  # marketplace orders can be forwarded into it (created there as orders)
 
 
 class ConnectionState(StrEnum):
@@ -166,6 +167,11 @@ class OrderLine:
     unit_price: str | None = None
     grams: int | None = None
     id: int | None = None
+    # Customs data per line, typed by the merchant (updateDraft/updateOrder): channels rarely send it.
+    hs_code: str | None = None
+    customs_description: str | None = None
+    customs_value: str | None = None
+    origin_country: str | None = None
 
     @property
     def quantity_remaining(self) -> int:
@@ -293,6 +299,34 @@ class DomainEvent:
 
 
 @dataclass
+class Package:
+    """The parcel as the merchant measured it; None fields fall back to the lines' weights and a default box."""
+
+    weight_grams: int | None = None
+    length_cm: float | None = None
+    width_cm: float | None = None
+    height_cm: float | None = None
+
+
+@dataclass
+class MerchantEdit:
+    """A field the merchant changed and what the channel said then: later syncs keep the edit unless the
+    channel changes that field too."""
+
+    value: Any
+    channel_value: Any
+
+
+@dataclass
+class OrderConflict:
+    """The channel changed a field the merchant had edited; the merchant's value stays until resolved."""
+
+    field: str
+    merchant_value: Any
+    channel_value: Any
+
+
+@dataclass
 class Order:
     id: int | None
     account_id: int
@@ -317,6 +351,12 @@ class Order:
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    invoice_number: str | None = None
+    customs_contents: str | None = None  # MERCHANDISE, GIFT, DOCUMENTS, SAMPLE, RETURN
+    package: Package | None = None
+    #: Field path ("shippingAddress.postalCode") -> the merchant's edit (domain/edits.py).
+    merchant_edits: dict[str, MerchantEdit] = field(default_factory=dict)
+    conflicts: list[OrderConflict] = field(default_factory=list)
     # Collected by the order's methods; the unit of work persists them with the order.
     events: list[DomainEvent] = field(default_factory=list, repr=False, compare=False)
     writes: list[ChannelWrite] = field(default_factory=list, repr=False, compare=False)

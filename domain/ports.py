@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from domain.drafts import DraftRules
 from domain.model import (
     Address,
     Channel,
@@ -216,13 +217,25 @@ class OrderRepository(Protocol):
         """Existing orders of a channel with their stored content hash, by external id."""
         ...
 
+    async def fingerprints(self, channel_id: int, external_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+        """(content hash, channel updated at) of a channel's stored orders, by external id: cheap to read."""
+        ...
+
     async def add(self, order: Order, content_hash: str) -> Order: ...
+
+    async def add_many(self, orders: Sequence[tuple[Order, str]]) -> None:
+        """New orders with their content hashes in one go; their ids are set in place."""
+        ...
 
     async def save(self, order: Order, content_hash: str | None = None) -> Order:
         """Writes the order with optimistic locking on `version`."""
         ...
 
     async def has_pending_writes(self, order_id: int) -> bool: ...
+
+    async def draft_rules(self, account_id: int) -> DraftRules:
+        """The account's draft rules (`accounts.settings`), defaults when none are set."""
+        ...
 
 
 class ShipmentRepository(Protocol):

@@ -46,22 +46,38 @@ async def import_orders(
             latest[channel_order.external_id] = channel_order
     counts = ImportCounts(fetched=len(channel_orders))
     async with uow:
-        existing = await uow.orders.by_external_ids(channel_id, list(latest))
+        # Only hashes first: an unchanged page reads one narrow row per order and loads no order.
+        stored = await uow.orders.fingerprints(channel_id, list(latest))
+        new: list[tuple[ChannelOrder, str]] = []
+        changed: dict[str, tuple[ChannelOrder, str]] = {}
         for external_id, channel_order in latest.items():
             digest = lifecycle.content_hash(channel_order)
-            if external_id not in existing:
-                await uow.orders.add(lifecycle.import_order(account_id, channel_id, channel_order), digest)
-                counts.created += 1
-                continue
-            order, stored_digest = existing[external_id]
-            if stored_digest == digest or channel_order.channel_updated_at < order.channel_updated_at:
+            fingerprint = stored.get(external_id)
+            if fingerprint is None:
+                new.append((channel_order, digest))
+            elif fingerprint[0] == digest or channel_order.channel_updated_at < fingerprint[1]:
                 # Same content, or an older copy (a late webhook, an overlapping page): nothing new.
                 counts.unchanged += 1
+            else:
+                changed[external_id] = (channel_order, digest)
+        if not new and not changed:
+            counts.unchanged += len(channel_orders) - len(latest)
+            return counts
+        rules = await uow.orders.draft_rules(account_id)  # missing data makes a draft, never a failed page
+        existing = await uow.orders.by_external_ids(channel_id, list(changed)) if changed else {}
+        new.extend(changed[external_id] for external_id in changed if external_id not in existing)
+        await uow.orders.add_many(
+            [(lifecycle.import_order(account_id, channel_id, channel_order, rules), d) for channel_order, d in new]
+        )
+        counts.created += len(new)
+        for external_id, (channel_order, digest) in changed.items():
+            if external_id not in existing:
                 continue
+            order, _ = existing[external_id]
             assert order.id is not None
             pending = await uow.orders.has_pending_writes(order.id)
             in_flight = any(s.status is ShipmentStatus.PURCHASING for s in await uow.shipments.for_order(order.id))
-            lifecycle.apply_channel_update(order, channel_order, pending, label_in_flight=in_flight)
+            lifecycle.apply_channel_update(order, channel_order, pending, label_in_flight=in_flight, rules=rules)
             await uow.orders.save(order, digest)
             counts.updated += 1
     counts.unchanged += len(channel_orders) - len(latest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from adapters.runtime import Runtime
 from domain import services
 from domain.model import ConnectionState, SyncStatus, SyncTrigger
 from domain.ports import ChannelAuthFailed, ChannelFailure, ChannelThrottled
+from jobs import forwarding
 
 log = logging.getLogger(__name__)
 
@@ -120,30 +122,59 @@ async def _import_all(runtime: Runtime, channel: models.Channel, run: models.Syn
     spec = spec_for(channel.kind)
     per_page = spec is None or spec.pages_in_update_order
     newest_seen: datetime | None = None
-    page: str | None = None
-    while True:
-        result = await client.list_orders(since, page)
-        counts = await import_page(runtime, channel, result.orders)
-        run.pages += 1
-        for name in ("fetched", "created", "updated", "unchanged", "failed"):
-            setattr(run, name, getattr(run, name) + getattr(counts, name))
-        if result.unreadable:
-            run.fetched += len(result.unreadable)
-            run.failed += len(result.unreadable)
-            run.error = "; ".join(f"order {external_id}: {why}" for external_id, why in result.unreadable[:5])
-            log.warning("channel %s: %d unreadable orders skipped", channel.id, len(result.unreadable))
-        if result.orders:
-            newest = max(order.channel_updated_at for order in result.orders)
-            newest_seen = newest if newest_seen is None else max(newest, newest_seen)
-            if per_page:
-                # Only after the page committed: a crash re-reads this page, never skips it.
-                await _advance_cursor(channel, newest_seen)
-        await _save_run(runtime, run)
-        if not result.next_page:
-            if newest_seen is not None:
-                await _advance_cursor(channel, newest_seen)
-            return
-        page = result.next_page
+    fetching: asyncio.Future[Any] | None = asyncio.ensure_future(client.list_orders(since, None))
+    while fetching is not None:
+        try:
+            result = await fetching
+        except BaseException:
+            fetching.cancel()  # a cancelled sync must not leave the read behind it running
+            raise
+        # The next page is read while this one is written: the store answers while the database works.
+        # The cursor still moves only after this page committed; a failed write discards the read ahead.
+        fetching = asyncio.ensure_future(client.list_orders(since, result.next_page)) if result.next_page else None
+        try:
+            newest_seen = await _import_fetched(runtime, channel, run, result, newest_seen, per_page)
+        except BaseException:
+            await _discard(fetching)
+            raise
+    if newest_seen is not None:
+        await _advance_cursor(channel, newest_seen)
+
+
+async def _import_fetched(
+    runtime: Runtime,
+    channel: models.Channel,
+    run: models.SyncRun,
+    result: Any,
+    newest_seen: datetime | None,
+    per_page: bool,
+) -> datetime | None:
+    counts = await import_page(runtime, channel, result.orders)
+    run.pages += 1
+    for name in ("fetched", "created", "updated", "unchanged", "failed"):
+        setattr(run, name, getattr(run, name) + getattr(counts, name))
+    if result.unreadable:
+        run.fetched += len(result.unreadable)
+        run.failed += len(result.unreadable)
+        run.error = "; ".join(f"order {external_id}: {why}" for external_id, why in result.unreadable[:5])
+        log.warning("channel %s: %d unreadable orders skipped", channel.id, len(result.unreadable))
+    if result.orders:
+        newest = max(order.channel_updated_at for order in result.orders)
+        newest_seen = newest if newest_seen is None else max(newest, newest_seen)
+        if per_page:
+            # Only after the page committed: a crash re-reads this page, never skips it.
+            await _advance_cursor(channel, newest_seen)
+    await _save_run(runtime, run)
+    return newest_seen
+
+
+async def _discard(fetching: asyncio.Future[Any] | None) -> None:
+    """Stops a read ahead that is no longer wanted, and swallows what it raised (the caller's error wins)."""
+    if fetching is None:
+        return
+    fetching.cancel()
+    with contextlib.suppress(BaseException):
+        await fetching
 
 
 async def _advance_cursor(channel: models.Channel, newest: datetime) -> None:
@@ -155,14 +186,25 @@ async def _advance_cursor(channel: models.Channel, newest: datetime) -> None:
 async def import_page(runtime: Runtime, channel: models.Channel, orders: list[Any]) -> services.ImportCounts:
     """A label bought or tracked on one of the page's orders meanwhile rolls the page back;
     the import is idempotent, so the page is simply read against the new state again."""
+    # Waybill's own forwarded copies on a store are not orders of the store: their tracking goes back instead.
+    plain, copies = forwarding.split_copies(orders)
+    if copies:
+        plain += await forwarding.import_copies(runtime, channel, copies)
     for attempt in range(PAGE_ATTEMPTS):
         try:
-            return await services.import_orders(
-                runtime.uow(f"sync:{channel.id}"), channel.account_id, channel.id, orders
-            )
+            uow = runtime.uow(f"sync:{channel.id}")
+            counts = await services.import_orders(uow, channel.account_id, channel.id, plain)
         except ConcurrentUpdate:
             if attempt == PAGE_ATTEMPTS - 1:
                 raise
+            continue
+        counts.fetched += len(orders) - len(plain)
+        counts.unchanged += len(orders) - len(plain)
+        try:
+            await forwarding.after_import(runtime, channel, uow.committed_events)
+        except Exception:  # the page is in; forwarding must not fail the sync (the order's next change retries)
+            log.exception("forwarding after the import of channel %s failed", channel.id)
+        return counts
     raise AssertionError("unreachable")
 
 

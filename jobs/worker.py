@@ -11,9 +11,11 @@ from arq import Worker
 from arq.cron import cron
 
 from adapters.config import Settings
+from adapters.metrics import instrumented
 from adapters.runtime import Runtime
 from jobs.batches import buy_label_batch
 from jobs.channels import check_connection, check_stored_connection
+from jobs.forwarding import push_order
 from jobs.notify import send_shipment_notifications
 from jobs.outbox import deliver_outbox
 from jobs.rates import quote_rates
@@ -23,6 +25,9 @@ from jobs.tick import tick
 from jobs.webhooks import process_webhook
 
 log = logging.getLogger(__name__)
+
+#: How often each worker records arq's health-check key (it expires a second later).
+WORKER_HEARTBEAT_S = 5
 
 FUNCTIONS = [
     sync_channel,
@@ -36,14 +41,24 @@ FUNCTIONS = [
     buy_label_batch,
     process_webhook,
     send_shipment_notifications,
+    push_order,
 ]
 
 
 def build_worker(runtime: Runtime, *, burst: bool = False) -> Worker:
     tick_every = max(1, int(runtime.settings.tick_seconds))
     return Worker(
-        functions=FUNCTIONS,  # type: ignore[arg-type]
-        cron_jobs=[cron(tick, second=set(range(0, 60, tick_every)), run_at_startup=True)],  # type: ignore[arg-type]
+        functions=[instrumented(function) for function in FUNCTIONS],
+        # arq's unique cron job id is its name + the due time, in arq's global key space: named per namespace,
+        # two deployments (or tests) sharing a Redis never swallow each other's tick, and N workers run it once.
+        cron_jobs=[
+            cron(
+                instrumented(tick),
+                name=f"cron:{runtime.settings.namespace}:tick",
+                second=set(range(0, 60, tick_every)),
+                run_at_startup=True,
+            )
+        ],
         redis_pool=runtime.redis,
         ctx={"runtime": runtime},
         queue_name=runtime.settings.queue_name,
@@ -54,6 +69,7 @@ def build_worker(runtime: Runtime, *, burst: bool = False) -> Worker:
         keep_result=120,
         max_tries=8,
         burst=burst,
+        health_check_interval=WORKER_HEARTBEAT_S,  # the key /ready?workers=1 reads
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +13,12 @@ from domain.model import (
     ChannelKind,
     ChannelOrderStatus,
     ConnectionState,
+    MerchantEdit,
     Order,
+    OrderConflict,
     OrderLine,
     OrderStatus,
+    Package,
     PaymentStatus,
     RefundStatus,
     Shipment,
@@ -53,13 +56,34 @@ def order_values(order: Order) -> dict[str, Any]:
         "customer_email": order.customer_email,
         "currency": order.currency,
         "total": order.total,
-        "shipping_address": asdict(order.shipping_address) if order.shipping_address else None,
+        "shipping_address": _address_values(order.shipping_address) if order.shipping_address else None,
         "missing_fields": list(order.missing_fields),
         "attention_reason": order.attention_reason,
         "warning": order.warning,
         "channel_created_at": order.channel_created_at,
         "channel_updated_at": order.channel_updated_at,
+        "invoice_number": order.invoice_number,
+        "customs_contents": order.customs_contents,
+        "package": asdict(order.package) if order.package else None,
+        "merchant_edits": {path: asdict(edit) for path, edit in order.merchant_edits.items()} or None,
+        "conflicts": [asdict(conflict) for conflict in order.conflicts] or None,
     }
+
+
+_ADDRESS_FIELDS = tuple(item.name for item in fields(Address))
+
+
+def _address_values(address: Address) -> dict[str, Any]:
+    """`asdict` for the flat Address, without its deep copy (one per imported order)."""
+    return {name: getattr(address, name) for name in _ADDRESS_FIELDS}
+
+
+_LINE_CUSTOMS = ("hs_code", "customs_description", "customs_value", "origin_country")
+
+
+def line_customs(line: OrderLine) -> dict[str, Any] | None:
+    values = {name: getattr(line, name) for name in _LINE_CUSTOMS}
+    return values if any(value is not None for value in values.values()) else None
 
 
 def line_values(line: OrderLine, position: int) -> dict[str, Any]:
@@ -72,6 +96,7 @@ def line_values(line: OrderLine, position: int) -> dict[str, Any]:
         "quantity_shipped": line.quantity_shipped,
         "unit_price": line.unit_price,
         "grams": line.grams,
+        "customs": line_customs(line),
     }
 
 
@@ -86,6 +111,7 @@ def line_row_values(row: models.OrderLine) -> dict[str, Any]:
         "quantity_shipped": row.quantity_shipped,
         "unit_price": row.unit_price,
         "grams": row.grams,
+        "customs": row.customs or None,
     }
 
 
@@ -99,6 +125,7 @@ def order_line(row: models.OrderLine) -> OrderLine:
         quantity_shipped=row.quantity_shipped,
         unit_price=row.unit_price,
         grams=row.grams,
+        **{name: (row.customs or {}).get(name) for name in _LINE_CUSTOMS},
     )
 
 
@@ -128,6 +155,11 @@ def order(row: models.Order, lines: list[models.OrderLine]) -> Order:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        invoice_number=row.invoice_number,
+        customs_contents=row.customs_contents,
+        package=Package(**row.package) if isinstance(row.package, dict) else None,
+        merchant_edits={path: MerchantEdit(**edit) for path, edit in (row.merchant_edits or {}).items()},
+        conflicts=[OrderConflict(**conflict) for conflict in row.conflicts or []],
     )
 
 

@@ -12,6 +12,8 @@ class Account(Model):
     #: Account-wide preferences (customer notifications: on/off, sender, reply-to, ...). Nullable so
     #: that adding it to an existing table works on SQLite; read it as `row.settings or {}`.
     settings = fields.JSONField(null=True)
+    #: live or test (docs/security.md): an account takes only keys of its own mode. Null (older rows): live.
+    mode = fields.CharField(max_length=8, null=True, default="live")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -30,9 +32,65 @@ class ApiKey(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    #: live or test, as in the key itself. Null (keys made before modes): live.
+    mode = fields.CharField(max_length=8, null=True, default="live")
+    expires_at = fields.DatetimeField(null=True)
+    created_by = fields.CharField(max_length=100, null=True, default="")
+    #: The key this one replaced (rotateApiKey).
+    rotated_from_id = fields.IntField(null=True)
 
     class Meta:
         table = "api_keys"
+
+
+class User(Model):
+    """Someone who signs in to the admin app. Emails are unique across accounts (login needs no account name)."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="users", on_delete=fields.CASCADE)
+    email = fields.CharField(max_length=320, unique=True)
+    password_hash = fields.CharField(max_length=200)
+    role = fields.CharField(max_length=16)  # OWNER, STAFF, READ_ONLY
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "users"
+
+
+class Session(Model):
+    """An admin app sign-in. Only a hash of the cookie token is kept."""
+
+    id = fields.IntField(primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="sessions", on_delete=fields.CASCADE)
+    account = fields.ForeignKeyField("models.Account", related_name="sessions", on_delete=fields.CASCADE)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    ip = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "sessions"
+
+
+class AuditEntry(Model):
+    """Who (user or key) did what to which objects, and how it ended. Never secrets."""
+
+    id = fields.BigIntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="audit_entries", on_delete=fields.CASCADE)
+    actor = fields.CharField(max_length=100, db_index=True)
+    action = fields.CharField(max_length=100)
+    #: Global ids, space-separated with a space at each end, so one id is found with a plain LIKE.
+    object_ids = fields.TextField(default="")
+    outcome = fields.CharField(max_length=200, default="ok")
+    detail = fields.JSONField(null=True)
+    ip = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_entries"
 
 
 class Channel(Model):
@@ -98,6 +156,14 @@ class Order(Model):
     warning = fields.TextField(null=True)
     content_hash = fields.CharField(max_length=64, default="")
     version = fields.IntField(default=0)
+    #: Typed by the merchant (updateDraft/updateOrder): customs invoice number and contents, the parcel.
+    invoice_number = fields.CharField(max_length=100, null=True)
+    customs_contents = fields.CharField(max_length=32, null=True)
+    package = fields.JSONField(null=True)
+    #: Field path -> {value, channel_value}: the merchant's edits, kept over later syncs (domain/edits.py).
+    merchant_edits = fields.JSONField(null=True)
+    #: [{field, merchant_value, channel_value}]: the channel changed a field the merchant had edited.
+    conflicts = fields.JSONField(null=True)
     channel_created_at = fields.DatetimeField()
     channel_updated_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -120,6 +186,8 @@ class OrderLine(Model):
     quantity_shipped = fields.IntField(default=0)
     unit_price = fields.CharField(max_length=32, null=True)
     grams = fields.IntField(null=True)
+    #: {hs_code, customs_description, customs_value, origin_country} as the merchant typed them, or null.
+    customs = fields.JSONField(null=True)
 
     class Meta:
         table = "order_lines"
@@ -310,3 +378,44 @@ class NotificationSent(Model):
     class Meta:
         table = "notifications_sent"
         unique_together = (("shipment", "kind"),)
+
+
+class OrderPush(Model):
+    """Forwarding of one marketplace order into a store platform (docs/forwarding.md): no row means NOT_SENT."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="order_pushes", on_delete=fields.CASCADE)
+    order = fields.OneToOneField("models.Order", related_name="push", on_delete=fields.CASCADE)
+    #: The store platform channel the copy is (to be) created on.
+    target_channel = fields.ForeignKeyField("models.Channel", related_name="pushes", on_delete=fields.CASCADE)
+    status = fields.CharField(max_length=16, default="NOT_SENT")  # NOT_SENT (queued), SENT, ERROR
+    error = fields.TextField(null=True)
+    #: The store platform's id of the copy, once created or found.
+    platform_order_id = fields.CharField(max_length=100, null=True)
+    attempts = fields.IntField(default=0)
+    #: Set when the marketplace cancelled the order after it was forwarded.
+    flag = fields.TextField(null=True)
+    #: MANUAL (pushOrder) or AUTO (the channel's forwarding mode).
+    trigger = fields.CharField(max_length=16, default="AUTO")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "order_pushes"
+        indexes = (("target_channel_id", "platform_order_id"), ("status", "updated_at"))
+
+
+class ManagedProduct(Model):
+    """A product the merchant manages in Waybill, by SKU: the MANAGED forwarding mode forwards only these."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.Account", related_name="managed_products", on_delete=fields.CASCADE)
+    sku = fields.CharField(max_length=100)
+    title = fields.CharField(max_length=300, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "managed_products"
+        unique_together = (("account", "sku"),)

@@ -39,7 +39,8 @@ class SecretBox:
         keys = [part.strip().encode() for part in raw.split(",") if part.strip()]
         if keys:
             return cls(keys)
-        return cls([_key_file(data_dir)])
+        _key_file(data_dir)
+        return cls(read_key_file(data_dir / KEY_FILENAME))
 
     @staticmethod
     def generate_key() -> str:
@@ -97,6 +98,28 @@ def _read_key(path: Path) -> bytes:
     if not key:
         raise SecretKeyError(f"{path} is empty")
     return key
+
+
+def read_key_file(path: Path) -> list[bytes]:
+    """One key per line, the first encrypts: `waybill rotate-secret-key` keeps the old one below while it sweeps."""
+    keys = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+    if not keys:
+        raise SecretKeyError(f"{path} is empty")
+    return keys
+
+
+def write_key_file(path: Path, keys: list[bytes]) -> None:
+    """Replaces the key file atomically (never half-written), readable by the owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(b"\n".join(keys) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _installed: SecretBox | None = None

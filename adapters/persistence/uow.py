@@ -16,8 +16,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionContext
 from tortoise.transactions import in_transaction
 
-from adapters.persistence import models
-from adapters.persistence.events import EventRecord, event_record
+from adapters.persistence import bulk, models
+from adapters.persistence.events import EventRecord
 from adapters.persistence.repositories import (
     TortoiseChannelRepository,
     TortoiseLabelRepository,
@@ -163,7 +163,7 @@ class TortoiseUnitOfWork:
                 for write in order.writes
             )
         pending.extend(self._collected.events)
-        events = [await self._insert_event(event, self._db) for event in pending]
+        events = await self._insert_events(pending, self._db, now)
         write_ids = []
         for write in outbox:
             await write.save(using_db=self._db)
@@ -171,16 +171,36 @@ class TortoiseUnitOfWork:
         self._write_orders = sorted({write.order_id for write in outbox})  # type: ignore[attr-defined]
         return events, write_ids
 
-    async def _insert_event(self, event: _PendingEvent, db: BaseDBAsyncClient) -> EventRecord:
-        row = await models.Event.create(
-            using_db=db,
-            account_id=event.account_id,
-            type=event.type,
-            order_id=event.order_id,
-            shipment_id=event.shipment_id,
-            channel_id=event.channel_id,
-            sync_run_id=event.sync_run_id,
-            actor=self.actor,
-            data=event.data,
-        )
-        return event_record(row)
+    async def _insert_events(
+        self, pending: list[_PendingEvent], db: BaseDBAsyncClient, now: datetime
+    ) -> list[EventRecord]:
+        """One multi-row INSERT per chunk: ids are handed out in row order, so sorted ids match `pending`."""
+        rows = [
+            {
+                "account_id": event.account_id,
+                "type": event.type,
+                "order_id": event.order_id,
+                "shipment_id": event.shipment_id,
+                "channel_id": event.channel_id,
+                "sync_run_id": event.sync_run_id,
+                "actor": self.actor,
+                "data": event.data,
+                "created_at": now,
+            }
+            for event in pending
+        ]
+        ids = sorted(event_id for (event_id,) in await bulk.insert_rows(db, models.Event, rows, ("id",), now=now))
+        return [
+            EventRecord(
+                id=event_id,
+                account_id=event.account_id,
+                type=event.type,
+                order_id=event.order_id,
+                shipment_id=event.shipment_id,
+                channel_id=event.channel_id,
+                sync_run_id=event.sync_run_id,
+                data=dict(event.data),
+                created_at=now,
+            )
+            for event_id, event in zip(ids, pending, strict=True)
+        ]

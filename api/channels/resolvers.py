@@ -15,6 +15,7 @@ from api.channels.types import Channel, ChannelKind, SyncRun
 from api.context import Info
 from api.errors import UserError, refusals
 from api.jobs import wait_for_job
+from api.limits.pages import page_size
 from domain import model
 from domain.errors import DomainError, ErrorCode, NotFound
 from jobs.sync import start_sync_run
@@ -354,5 +355,5 @@ class ChannelQueries:
         rows = models.SyncRun.filter(account_id=info.context.account_id)
         if channel_id is not None:
             rows = rows.filter(channel_id=ids.decode("Channel", channel_id, "channelId"))
-        found = await rows.order_by("-id").limit(max(1, min(first, 250)))
+        found = await rows.order_by("-id").limit(page_size(first))
         return [SyncRun.from_domain(mapping.sync_run(row)) for row in found]

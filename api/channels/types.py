@@ -8,6 +8,7 @@ import strawberry
 
 from adapters.channels.catalog import spec_for
 from api import ids
+from api.forwarding.types import ChannelForwarding
 from domain import model
 
 ChannelKind = strawberry.enum(model.ChannelKind, description="Which platform a channel is.")
@@ -55,6 +56,9 @@ class Channel:
     stale: bool = strawberry.field(
         description="No successful sync for longer than three sync intervals: the orders shown may be out of date."
     )
+    forwarding: ChannelForwarding = strawberry.field(
+        description="How this marketplace channel forwards orders into a store platform (updateForwarding)."
+    )
 
     @strawberry.field(
         description=(
@@ -86,6 +90,7 @@ class Channel:
             consecutive_failures=channel.consecutive_failures,
             next_sync_at=channel.next_sync_at,
             stale=channel.is_stale(datetime.now(UTC)),
+            forwarding=ChannelForwarding.from_settings(settings),
             platform=spec.title if spec else channel.kind.value,
             capabilities=sorted(spec.capabilities) if spec else [],
             limitations=list(spec.limitations) if spec else [],

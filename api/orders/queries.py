@@ -13,19 +13,11 @@ from tortoise.expressions import Q
 from adapters.persistence import mapping, models
 from api import ids
 from api.context import Info
+from api.limits.pages import DEFAULT_PAGE, MAX_PAGE, page_size  # noqa: F401 (re-exported)
+from api.orders.draft_types import DraftRules
+from api.orders.mutations import draft_rules
 from api.orders.types import Order, OrderConnection, OrderEdge, OrderStatus, PageInfo
 from domain.errors import DomainError, ErrorCode
-
-DEFAULT_PAGE = 50
-MAX_PAGE = 250
-
-
-def page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE
-    if first < 1 or first > MAX_PAGE:
-        raise DomainError(ErrorCode.INVALID, f"first must be between 1 and {MAX_PAGE}", ["first"])
-    return first
 
 
 def encode_cursor(row: models.Order) -> str:
@@ -65,6 +57,8 @@ async def list_orders(
     rows = models.Order.filter(account_id=account_id)
     if status:
         rows = rows.filter(status__in=status)
+    else:
+        rows = rows.exclude(status=OrderStatus.ARCHIVED.value)  # archived orders leave every work list
     if channel_id is not None:
         rows = rows.filter(channel_id=channel_id)
     if query:
@@ -109,18 +103,28 @@ class OrderQueries:
         query: Annotated[str | None, strawberry.argument(description="Matches number, customer, e-mail.")] = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        drafts: Annotated[
+            bool | None, strawberry.argument(description="Only DRAFT orders (see draftReasons on each).")
+        ] = None,
     ) -> OrderConnection:
         channel_pk = ids.decode("Channel", channel_id, "channelId") if channel_id else None
+        statuses = [s.value for s in status] if status else None
+        if drafts:
+            statuses = [OrderStatus.DRAFT.value]
         return await list_orders(
             info.context.account_id,
             first,
             after,
-            [s.value for s in status] if status else None,
+            statuses,
             channel_pk,
             query,
             created_after,
             created_before,
         )
+
+    @strawberry.field(description="When imported orders become drafts, for your account (see updateDraftRules).")
+    async def draft_rules(self, info: Info) -> DraftRules:
+        return await draft_rules(info)
 
     @strawberry.field(description="One order by id; null if it does not exist in your account.")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:

@@ -9,7 +9,11 @@ import strawberry
 
 from api import ids
 from api.context import Info
+from api.forwarding import types as forwarding_types
+from api.orders import draft_types
+from api.orders.draft_types import DraftReason, OrderConflict, OrderPackage
 from domain import model
+from domain.forwarding import PushStatus
 
 if TYPE_CHECKING:
     from api.channels.types import Channel
@@ -48,6 +52,11 @@ class OrderLine:
     quantity_shipped: int = strawberry.field(description="Quantity on live labels of Waybill.")
     quantity_remaining: int = strawberry.field(description="Quantity still to ship.")
     unit_price: str | None = strawberry.field(description="Unit price in the order currency.")
+    weight_grams: int | None = strawberry.field(description="Weight of one unit in grams, if known.")
+    hs_code: str | None = strawberry.field(description="Harmonized System code for customs.")
+    customs_description: str | None = strawberry.field(description="What the goods are, for customs.")
+    customs_value: str | None = strawberry.field(description="Declared value of one unit for customs.")
+    origin_country: str | None = strawberry.field(description="Where the goods were made (ISO code).")
 
     @classmethod
     def from_domain(cls, line: model.OrderLine) -> OrderLine:
@@ -59,6 +68,11 @@ class OrderLine:
             quantity_shipped=line.quantity_shipped,
             quantity_remaining=line.quantity_remaining,
             unit_price=line.unit_price,
+            weight_grams=line.grams,
+            hs_code=line.hs_code,
+            customs_description=line.customs_description,
+            customs_value=line.customs_value,
+            origin_country=line.origin_country,
         )
 
 
@@ -85,8 +99,15 @@ class Order:
     channel_updated_at: datetime = strawberry.field(description="Last change on the channel.")
     updated_at: datetime | None = strawberry.field(description="Last change in Waybill.")
     version: int = strawberry.field(description="Increases on every change.")
+    invoice_number: str | None = strawberry.field(description="Invoice number for customs.")
+    customs_contents: str | None = strawberry.field(description="What the parcel contains, for customs.")
+    package: OrderPackage | None = strawberry.field(description="The parcel as the merchant packed it.")
+    edited_fields: list[str] = strawberry.field(
+        description="Fields the merchant changed (updateOrder/updateDraft): later syncs keep these values."
+    )
     order_id: strawberry.Private[int]
     channel_id: strawberry.Private[int]
+    domain_conflicts: strawberry.Private[list[model.OrderConflict]]
 
     @classmethod
     def from_domain(cls, order: model.Order) -> Order:
@@ -113,7 +134,27 @@ class Order:
             channel_updated_at=order.channel_updated_at,
             updated_at=order.updated_at,
             version=order.version,
+            invoice_number=order.invoice_number,
+            customs_contents=order.customs_contents,
+            package=OrderPackage.from_domain(order.package),
+            edited_fields=sorted(order.merchant_edits),
+            domain_conflicts=list(order.conflicts),
         )
+
+    @strawberry.field(description="Why the order is a DRAFT: one reason per missing field.")
+    async def draft_reasons(self, info: Info) -> list[DraftReason]:
+        if not self.missing_fields:
+            return []
+        return draft_types.draft_reasons(
+            self.missing_fields, await info.context.loaders.lines_by_order.load(self.order_id)
+        )
+
+    @strawberry.field(description="Fields the channel changed after you edited them; your value is the one in use.")
+    async def conflicts(self, info: Info) -> list[OrderConflict]:
+        if not self.domain_conflicts:
+            return []
+        lines = await info.context.loaders.lines_by_order.load(self.order_id)
+        return draft_types.conflicts(self.domain_conflicts, lines)
 
     @strawberry.field(description="The order's lines.")
     async def lines(self, info: Info) -> list[OrderLine]:
@@ -131,6 +172,26 @@ class Order:
         from api.channels.types import Channel
 
         return Channel.from_domain(await info.context.loaders.channel_by_id.load(self.channel_id))
+
+    @strawberry.field(description="Whether the order was forwarded to the store platform: NOT_SENT, SENT or ERROR.")
+    async def push_status(self, info: Info) -> forwarding_types.PushStatus:  # type: ignore[valid-type]
+        push = await forwarding_types.push_of(info, self.order_id)
+        return push.status if push else PushStatus.NOT_SENT
+
+    @strawberry.field(description="The store platform's error text when forwarding failed (pushOrder retries).")
+    async def push_error(self, info: Info) -> str | None:
+        push = await forwarding_types.push_of(info, self.order_id)
+        return push.error if push else None
+
+    @strawberry.field(description="The store platform's id of the forwarded copy.")
+    async def pushed_order_ref(self, info: Info) -> str | None:
+        push = await forwarding_types.push_of(info, self.order_id)
+        return push.platform_order_id if push else None
+
+    @strawberry.field(description="A warning about the forwarded copy, e.g. cancelled on the marketplace afterwards.")
+    async def push_flag(self, info: Info) -> str | None:
+        push = await forwarding_types.push_of(info, self.order_id)
+        return push.flag if push else None
 
     @strawberry.field(description="Writes to the channel that have not been accepted yet, or failed for good.")
     async def channel_writes(self, info: Info) -> list[ChannelWrite]:

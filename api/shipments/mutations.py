@@ -263,6 +263,7 @@ async def reprint_label(info: Info, input: ReprintLabelInput) -> ReprintLabelPay
     context = info.context
 
     async def run() -> tuple[Shipment, str, str]:
+        context.require_any("read_orders", "write_shipments")
         shipment_id = ids.decode("Shipment", input.shipment_id, "shipmentId")
         row = await models.Shipment.get_or_none(id=shipment_id, account_id=context.account_id)
         if row is None:

@@ -32,14 +32,14 @@ TAKEOVER_WITHIN = 75.0
 async def test_a_worker_killed_mid_import_is_taken_over_without_losing_or_doubling_orders(db: Database) -> None:
     shop = FakeShopify()
     external_ids = {shop.create_order([(f"SKU-{i}", f"Item {i}", 1)]) for i in range(12)}
-    stalled = sorted(external_ids)[6]  # hold detection reads each order: the sync hangs on this one
-    shop.delay_next(1, STALL_S, path_contains=f"/orders/{stalled}/fulfillment_orders.json", method="GET")
+    # Hold detection reads the page's fulfillment orders in one GraphQL call: the sync hangs on it.
+    shop.delay_next(1, STALL_S, path_contains="/graphql.json", method="POST")
     async with serve_app(shop.app) as shop_url, waybill_stack(db) as stack:
         api = stack.api
         channel_id = await api.connect(ChannelKind.SHOPIFY, shop, shop_url)
 
         async def mid_import() -> str:
-            assert any(path.endswith(f"/orders/{stalled}/fulfillment_orders.json") for _, path, _ in shop.requests)
+            assert any(path.endswith("/graphql.json") for _, path, _ in shop.requests)
             running = [run["id"] for run in await api.runs(channel_id) if run["status"] == "RUNNING"]
             assert running
             return str(running[0])

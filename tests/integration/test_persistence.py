@@ -482,15 +482,15 @@ async def test_channel_credentials_are_encrypted_at_rest_and_due_for_sync_follow
 @pytest.mark.db
 async def test_api_keys_authenticate_until_revoked(db: Database) -> None:
     account_id = await create_account("Acme")
-    key = await create_api_key(account_id, "partner", ["orders:read"])
+    key = await create_api_key(account_id, "partner", ["read_orders"])
     prefix, secret = key.removeprefix("wb_live_").split("_", 1)
-    assert len(prefix) == 8 and len(secret) == 32
+    assert len(prefix) == 8 and len(secret) == 32 + 6  # secret + CRC32 checksum
     stored = await models.ApiKey.get(prefix=prefix)
     assert secret not in stored.secret_hash and key not in stored.secret_hash
 
     principal = await authenticate_api_key(key)
     assert principal is not None
-    assert (principal.account_id, principal.key_id, principal.scopes) == (account_id, stored.id, ("orders:read",))
+    assert (principal.account_id, principal.key_id, principal.scopes) == (account_id, stored.id, ("read_orders",))
     first_use = (await models.ApiKey.get(id=stored.id)).last_used_at
     assert first_use is not None
     await authenticate_api_key(key, now=first_use + timedelta(seconds=30))

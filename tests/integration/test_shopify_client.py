@@ -141,6 +141,34 @@ async def test_holds_cancellations_and_payment_show_in_the_status(fake: FakeShop
     assert released.channel_status is ChannelOrderStatus.AWAITING_FULFILLMENT
 
 
+async def test_holds_cost_one_graphql_call_a_page_and_rest_reads_them_when_graphql_refuses(
+    fake: FakeShopify, client: ShopifyClient
+) -> None:
+    held, free = fake.add_order(), fake.add_order()
+    fake.hold(held["id"])
+    expected = {held["name"]: ChannelOrderStatus.ON_HOLD, free["name"]: ChannelOrderStatus.AWAITING_FULFILLMENT}
+
+    statuses = {o.number: o.channel_status for o in (await client.list_orders(None)).orders}
+
+    assert statuses == expected
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _ in fake.requests] == [
+        ("GET", "orders.json"),
+        ("POST", "graphql.json"),
+    ]
+
+    fake.requests.clear()
+    fake.fail_next(1, status=404, path_contains="/graphql.json", method="POST")
+    statuses = {o.number: o.channel_status for o in (await client.list_orders(None)).orders}
+
+    assert statuses == expected
+    assert sorted(p.rsplit("/", 1)[-1] for _, p, _ in fake.requests) == [
+        "fulfillment_orders.json",
+        "fulfillment_orders.json",
+        "graphql.json",
+        "orders.json",
+    ]
+
+
 # --- writing fulfillments ----------------------------------------------------------------
 
 
@@ -400,15 +428,15 @@ async def test_client_paces_itself_by_the_call_limit_header(base_url: str, fake:
     client = ShopifyClient(base_url, TOKEN, leak_rate=10.0)
     try:
         started = time.monotonic()
-        await client.list_orders(None)  # 1 list + 4 fulfillment-order calls
-        await asyncio.gather(*(client.list_orders(None) for _ in range(2)))
+        await client.list_orders(None)  # 1 list + 1 GraphQL call for the 4 orders' fulfillment orders
+        await asyncio.gather(*(client.list_orders(None) for _ in range(6)))
         elapsed = time.monotonic() - started
     finally:
         await client.aclose()
 
-    assert len(fake.requests) == 15
+    assert len(fake.requests) == 14
     assert fake.rejected_by_bucket == 0  # slowed down instead of collecting 429s
-    assert elapsed >= 0.9  # 15 calls through a bucket of 4 leaking 10/s
+    assert elapsed >= 0.9  # 14 calls through a bucket of 4 leaking 10/s
 
 
 async def test_the_fakes_bucket_answers_429_to_a_client_that_does_not_pace(fake: FakeShopify, base_url: str) -> None:
@@ -433,7 +461,9 @@ async def test_a_fulfillment_still_pending_at_the_shop_is_not_posted_twice(
     assert len(calls(fake, "POST", "/fulfillments.json")) == 1
 
 
-async def test_a_parcel_from_a_location_ships_only_that_locations_lines(fake: FakeShopify, client: ShopifyClient) -> None:
+async def test_a_parcel_from_a_location_ships_only_that_locations_lines(
+    fake: FakeShopify, client: ShopifyClient
+) -> None:
     from adapters.channels.shopify.fake_data import LOCATION_IDS
 
     west, east = (str(location) for location in LOCATION_IDS)

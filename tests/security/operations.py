@@ -46,6 +46,8 @@ QUERIES: dict[str, Op] = {
     "users": Op("{ users { id email } }", scoped=False),
     "auditLog": Op("{ auditLog(first: 250) { edges { node { actor action objectIds detail } } } }", scoped=False),
     "auditLogOfObject": Op('{ auditLog(filter: {objectId: "{order}"}) { edges { node { action } } } }'),
+    "products": Op("{ products(first: 250) { edges { node { sku title } } hasNextPage } }", scoped=False),
+    "orderPush": Op('{ order(id: "{order}") { id pushStatus pushError pushedOrderRef pushFlag } }'),
 }
 
 MUTATIONS: dict[str, Op] = {
@@ -67,6 +69,27 @@ MUTATIONS: dict[str, Op] = {
     ),
     "updateOrder": Op(
         'mutation { updateOrder(input: {orderId: "{order}", invoiceNumber: "INV-A"}) { order { id } ' + PAYLOAD + " } }"
+    ),
+    "pushOrder": Op(
+        'mutation { pushOrder(input: {orderIds: ["{order}"]}) { pushes { orderId status } ' + PAYLOAD + " } }"
+    ),
+    "updateForwarding": Op(
+        'mutation { updateForwarding(input: {channelId: "{channel}", mode: OFF}) { channel { id forwarding { mode } } '
+        + PAYLOAD
+        + " } }"
+    ),
+    "updateForwardingTarget": Op(
+        'mutation { updateForwarding(input: {channelId: "{channel}", toChannelId: "{channel}", mode: ALWAYS}) '
+        "{ channel { id } " + PAYLOAD + " } }"
+    ),
+    "upsertProducts": Op(
+        'mutation { upsertProducts(input: {products: [{sku: "SEC-1", title: "x"}]}) { products { sku } '
+        + PAYLOAD
+        + " } }",
+        scoped=False,
+    ),
+    "deleteProducts": Op(
+        'mutation { deleteProducts(input: {skus: ["SEC-1"]}) { deletedCount ' + PAYLOAD + " } }", scoped=False
     ),
     "archiveOrder": Op('mutation { archiveOrder(input: {orderId: "{order}"}) { order { id } ' + PAYLOAD + " } }"),
     "unarchiveOrder": Op('mutation { unarchiveOrder(input: {orderId: "{order}"}) { order { id } ' + PAYLOAD + " } }"),

@@ -129,10 +129,13 @@ class Processes:
         """A `waybill worker`; ready once its first tick has run (it runs at start-up)."""
         return await self._spawn("worker", "worker")
 
-    async def api(self) -> tuple[asyncio.subprocess.Process, str]:
-        """`waybill serve --no-worker` on a free port; returns once /health answers."""
+    async def api(self, *, no_worker_flag: bool = True) -> tuple[asyncio.subprocess.Process, str]:
+        """`waybill serve --no-worker` on a free port; returns once /health answers.
+
+        `no_worker_flag=False`: plain `waybill serve`, which must run no worker because REDIS_URL is set."""
         port = free_port()
-        process = await self._spawn("api", "serve", "--no-worker", "--port", str(port))
+        flags = ["--no-worker"] if no_worker_flag else []
+        process = await self._spawn("api", "serve", *flags, "--port", str(port))
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_WITHIN
         async with httpx.AsyncClient(timeout=2) as http:

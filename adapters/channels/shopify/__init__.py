@@ -48,6 +48,7 @@ SPEC = ChannelSpec(
             Can.UNDO_SHIPMENT,
             Can.DELIVERED_STATUS,
             Can.LOCATIONS,
+            Can.FORWARD_TARGET,
         }
     ),
     build_client=build_client,

@@ -10,13 +10,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from adapters.channels.shopify.mapper import fo_line_items_for, needs_fulfillment_orders, to_channel_order
+from adapters.channels.shopify.mapper import (
+    fo_line_items_for,
+    forwarded_order_body,
+    needs_fulfillment_orders,
+    to_channel_order,
+)
+from domain.forwarding import ForwardRequest
 from domain.model import ChannelOrder
 from domain.ports import (
     ChannelAuthFailed,
@@ -34,6 +40,17 @@ MAX_THROTTLE_RETRIES = 3
 MAX_RETRY_AFTER = 10.0  # longer waits are handed back to the caller (the outbox defers the job)
 DEFAULT_RETRY_AFTER = 2.0
 LIVE_FULFILLMENT_STATUSES = frozenset({"success", "pending", "open"})
+#: Orders per GraphQL fulfillment-order lookup: 50 x (1 + 10 fulfillment orders) stays under the 1,000-point query cost.
+FO_BATCH = 50
+FO_PER_ORDER = 10
+FO_QUERY = (
+    "query FulfillmentOrderStatuses($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { id "
+    f"fulfillmentOrders(first: {FO_PER_ORDER}) {{ nodes {{ status }} pageInfo {{ hasNextPage }} }} }} }} }}"
+)
+
+#: Forwarded copies are found by their tag (docs/forwarding.md); the REST list covers this much recent history.
+RECENT_FORWARDS = timedelta(hours=1)
+FORWARDED_QUERY = "query ForwardedOrder($q: String!) { orders(first: 5, query: $q) { nodes { id tags } } }"
 
 
 def flatten_errors(errors: Any) -> str:
@@ -119,14 +136,13 @@ class ShopifyClient:
                 since = updated_since if updated_since.tzinfo else updated_since.replace(tzinfo=UTC)
                 params["updated_at_min"] = since.astimezone(UTC).isoformat()
         response = await self._request("GET", "orders.json", params=params)
+        raws = response.json().get("orders", [])
+        holds = await self._fulfillment_statuses([raw for raw in raws if needs_fulfillment_orders(raw)])
         orders: list[ChannelOrder] = []
         unreadable: list[tuple[str, str]] = []
-        for raw in response.json().get("orders", []):
+        for raw in raws:
             try:
-                fulfillment_orders = (
-                    await self._fulfillment_orders_or_none(raw) if needs_fulfillment_orders(raw) else None
-                )
-                orders.append(to_channel_order(raw, fulfillment_orders))
+                orders.append(to_channel_order(raw, holds.get(str(raw.get("id")))))
             except (ValueError, KeyError, TypeError) as exc:
                 # One malformed order must not stop the sync of the others.
                 unreadable.append((str(raw.get("id", "?")), f"unreadable order: {exc}"))
@@ -184,6 +200,35 @@ class ShopifyClient:
         response = await self._request("POST", "fulfillments.json", json={"fulfillment": body}, retry_transient=False)
         return str(response.json()["fulfillment"]["id"])
 
+    # --- forwarding (domain/forwarding.py ForwardTarget) -----------------------------------
+
+    async def find_forwarded(self, reference: str) -> str | None:
+        """The order tagged `reference`, found with the Admin GraphQL order search (REST cannot filter by tag).
+        Tags are matched exactly on the answer: a search for waybill-1 must not return waybill-12."""
+        variables = {"q": f'tag:"{reference}"'}
+        response = await self._request("POST", "graphql.json", json={"query": FORWARDED_QUERY, "variables": variables})
+        body = response.json()
+        if body.get("errors"):
+            raise ChannelUnavailable(f"Shopify could not search its orders: {flatten_errors(body['errors'])}")
+        nodes = (((body.get("data") or {}).get("orders") or {}).get("nodes")) or []
+        for node in nodes:
+            tags = node.get("tags") or []
+            tags = [tag.strip() for tag in tags.split(",")] if isinstance(tags, str) else tags
+            if reference in tags:
+                return str(node.get("id", "")).rsplit("/", 1)[-1]
+        # Shopify's search index trails a create by seconds; the REST list does not: read the last hour's orders.
+        since = (datetime.now(UTC) - RECENT_FORWARDS).isoformat()
+        params = {"status": "any", "created_at_min": since, "fields": "id,tags", "limit": PAGE_SIZE}
+        for raw in (await self._request("GET", "orders.json", params=params)).json().get("orders", []):
+            if reference in [tag.strip() for tag in str(raw.get("tags") or "").split(",")]:
+                return str(raw["id"])
+        return None
+
+    async def create_forwarded(self, request: ForwardRequest) -> str:
+        """POST orders.json once (never re-sent blindly: a lost answer is found by its tag on the next try)."""
+        response = await self._request("POST", "orders.json", json=forwarded_order_body(request), retry_transient=False)
+        return str(response.json()["order"]["id"])
+
     async def mark_delivered(self, external_order_id: str, fulfillment_id: str) -> None:
         path = f"orders/{external_order_id}/fulfillments/{fulfillment_id}/events.json"
         await self._request("POST", path, json={"event": {"status": "delivered"}})
@@ -207,6 +252,51 @@ class ShopifyClient:
     async def _fulfillment_orders(self, order_id: str) -> list[dict[str, Any]]:
         response = await self._request("GET", f"orders/{order_id}/fulfillment_orders.json")
         return list(response.json().get("fulfillment_orders", []))
+
+    async def _fulfillment_statuses(self, raws: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Fulfillment order statuses (holds) of a page's orders: one GraphQL call per FO_BATCH orders instead
+        of one REST call per order. Orders the GraphQL answer does not cover are read over REST."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        ids = [str(raw["id"]) for raw in raws if raw.get("id") is not None]
+        # The batches go out together (each still paced): a page costs one round trip, not five.
+        answers = await asyncio.gather(
+            *(
+                self._fulfillment_statuses_batch(ids[start : start + FO_BATCH])
+                for start in range(0, len(ids), FO_BATCH)
+            ),
+            return_exceptions=True,
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            found.update(answer)
+        for raw in raws:
+            key = str(raw.get("id"))
+            if key not in found and raw.get("id") is not None:
+                fulfillment_orders = await self._fulfillment_orders_or_none(raw)
+                if fulfillment_orders is not None:
+                    found[key] = fulfillment_orders
+        return found
+
+    async def _fulfillment_statuses_batch(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """{order id: [{"status": ...}]} in REST's lower-case words; {} when the GraphQL API refuses."""
+        variables = {"ids": [f"gid://shopify/Order/{order_id}" for order_id in ids]}
+        try:
+            response = await self._request("POST", "graphql.json", json={"query": FO_QUERY, "variables": variables})
+            nodes = (response.json().get("data") or {}).get("nodes") or []
+        except (ChannelRejected, ValueError, AttributeError) as exc:
+            log.info("shopify: fulfillment orders over GraphQL unavailable (%s); reading them one by one", exc)
+            return {}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for node in nodes:
+            if not isinstance(node, Mapping) or not isinstance(node.get("fulfillmentOrders"), Mapping):
+                continue
+            connection = node["fulfillmentOrders"]
+            if (connection.get("pageInfo") or {}).get("hasNextPage"):
+                continue  # more fulfillment orders than one call returns: REST reads them all
+            order_id = str(node.get("id", "")).rsplit("/", 1)[-1]
+            found[order_id] = [{"status": str(fo.get("status") or "").lower()} for fo in connection.get("nodes") or []]
+        return found
 
     async def _fulfillment_orders_or_none(self, order: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """An order deleted between the list and this call should not fail the whole page."""

@@ -79,6 +79,10 @@ class FakeShopify(ShopStore):
         self.injected_throttles = 0
         self.refreshes = 0  # Shopify's offline tokens used here never expire
         self._injections: list[_Injection] = []
+        #: True: orders created over the API stay out of the GraphQL search until `index_search()` (Shopify's
+        #: search index trails writes by seconds); the REST list shows them at once.
+        self.lagging_search = False
+        self._unindexed: set[int] = set()
         self._bucket_used = 0.0
         self._bucket_at = time.monotonic()
         self.app = Starlette(routes=self._routes())
@@ -176,6 +180,7 @@ class FakeShopify(ShopStore):
             (base + "/shop.json", self._get_shop, "GET"),
             (base + "/locations.json", self._list_locations, "GET"),
             (base + "/orders.json", self._list_orders, "GET"),
+            (base + "/orders.json", self._create_order, "POST"),
             (order + ".json", self._get_order, "GET"),
             (order + "/fulfillment_orders.json", self._list_fulfillment_orders, "GET"),
             (order + "/fulfillments.json", self._list_fulfillments, "GET"),
@@ -184,6 +189,7 @@ class FakeShopify(ShopStore):
             (base + "/fulfillments.json", self._create_fulfillment, "POST"),
             (base + "/fulfillments/{fulfillment_id:int}/cancel.json", self._cancel_fulfillment, "POST"),
             (base + "/fulfillments/{fulfillment_id:int}/update_tracking.json", self._update_tracking, "POST"),
+            (base + "/graphql.json", self._graphql, "POST"),
         ]
         routes = [Route(path, self._endpoint(handler), methods=[method]) for path, handler, method in table]
         return [*routes, Route("/{path:path}", self._endpoint(self._not_found), methods=["GET", "POST", "PUT"])]
@@ -307,6 +313,60 @@ class FakeShopify(ShopStore):
         return {
             "fulfillment_orders": self.fulfillment_orders(self.order_or_404(request.path_params["order_id"])["id"])
         }, 200
+
+    async def _graphql(self, request: Request) -> tuple[Any, int]:
+        """Only `nodes(ids: [Order gids]) { ... on Order { id fulfillmentOrders(first: N) { nodes { status } } } }`,
+        the one query the client sends (hold detection for a page of orders); anything else is an error, as Shopify
+        answers a query it cannot run: HTTP 200 with `errors`."""
+        body = await _body(request)
+        if "orders(" in str(body.get("query") or ""):
+            return self._search_orders(body), 200
+        query, ids = str(body.get("query") or ""), (body.get("variables") or {}).get("ids")
+        if "fulfillmentOrders" not in query or "nodes(ids:" not in query or not isinstance(ids, list):
+            return {"errors": [{"message": "The fake Shopify answers only the fulfillment-order statuses query"}]}, 200
+        first = int(query.split("fulfillmentOrders(first:", 1)[1].split(")", 1)[0])
+        nodes: list[Json | None] = []
+        for gid in ids:
+            order_id = str(gid).rsplit("/", 1)[-1]
+            order_id = order_id if order_id.isdigit() else ""
+            if not str(gid).startswith("gid://shopify/Order/") or int(order_id or 0) not in self._orders:
+                nodes.append(None)
+                continue
+            fos = self._fulfillment_orders.get(int(order_id), [])
+            nodes.append(
+                {
+                    "id": gid,
+                    "fulfillmentOrders": {
+                        "nodes": [{"status": str(fo["status"]).upper()} for fo in fos[:first]],
+                        "pageInfo": {"hasNextPage": len(fos) > first},
+                    },
+                }
+            )
+        return {"data": {"nodes": nodes}}, 200
+
+    def _search_orders(self, body: Json) -> Json:
+        """`orders(first: N, query: "tag:\"x\"") { nodes { id tags } }`: the forwarding lookup. Only the tag: term
+        of Shopify's search syntax is understood; tags come back as a list, like the GraphQL Admin API."""
+        search = str((body.get("variables") or {}).get("q") or "")
+        if not search.startswith("tag:"):
+            return {"errors": [{"message": "The fake Shopify searches orders by tag: only"}]}
+        wanted = search[4:].strip().strip('"').strip("'")
+        nodes = [
+            {"id": f"gid://shopify/Order/{order['id']}", "tags": tags}
+            for order in self._orders.values()
+            if order["id"] not in self._unindexed
+            and wanted in (tags := [tag.strip() for tag in str(order.get("tags") or "").split(",") if tag.strip()])
+        ]
+        return {"data": {"orders": {"nodes": nodes[:5]}}}
+
+    async def _create_order(self, request: Request) -> tuple[Any, int]:
+        order = self.create_api_order((await _body(request)).get("order"))
+        if self.lagging_search:
+            self._unindexed.add(order["id"])
+        return {"order": order}, 201
+
+    def index_search(self) -> None:
+        self._unindexed.clear()
 
     async def _list_fulfillments(self, request: Request) -> tuple[Any, int]:
         return {"fulfillments": copy.deepcopy(self.order_or_404(request.path_params["order_id"])["fulfillments"])}, 200

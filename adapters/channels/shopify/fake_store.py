@@ -135,6 +135,59 @@ class ShopStore:
 
     # --- operations behind the endpoints ---------------------------------------------------
 
+    def create_api_order(self, spec: Any) -> Json:
+        """POST orders.json (how forwarded marketplace orders arrive): validated like Shopify's 422s."""
+        if not isinstance(spec, dict):
+            raise ApiError(400, {"order": "Required parameter missing or invalid"})
+        items = spec.get("line_items")
+        if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
+            raise ApiError(422, {"line_items": ["must have at least one line item"]})
+        for item in items:
+            quantity = to_int(item.get("quantity"))
+            if quantity is None or quantity < 1:
+                raise ApiError(422, {"line_items": ["quantity must be greater than 0"]})
+        status = spec.get("financial_status", "paid")
+        if status not in ("paid", "pending", "authorized"):
+            raise ApiError(422, {"financial_status": ["is not included in the list"]})
+        overrides = {
+            key: spec[key]
+            for key in ("tags", "source_name", "note", "note_attributes", "email", "currency")
+            if spec.get(key) is not None
+        }
+        if isinstance(spec.get("shipping_address"), dict):
+            address = fake_data.address(self._random.choice(fake_data.ADDRESSES))
+            address.update({k: v for k, v in spec["shipping_address"].items() if v is not None})
+            address["name"] = " ".join(str(address[k]) for k in ("first_name", "last_name") if address.get(k))
+            overrides["shipping_address"] = address
+        lines = [
+            {
+                "sku": item.get("sku") or "",
+                "title": item.get("title") or "Item",
+                "quantity": int(item["quantity"]),
+                "price": str(item.get("price") or "0.00"),
+            }
+            for item in items
+        ]
+        return self.add_order(line_items=lines, financial_status=status, **overrides)
+
+    def ship(self, order_id: int | str, tracking_number: str, company: str = "UPS", url: str | None = None) -> Json:
+        """The merchant fulfils everything still open on the order in the Shopify admin, with tracking."""
+        groups = [
+            {"fulfillment_order_id": fo["id"]}
+            for fo in self._fulfillment_orders[self._order(order_id)["id"]]
+            if fo["status"] in ("open", "in_progress")
+        ]
+        tracking = {"number": tracking_number, "company": company, **({"url": url} if url else {})}
+        return self.create_fulfillment({"line_items_by_fulfillment_order": groups, "tracking_info": tracking})
+
+    def tagged(self, tag: str) -> list[Json]:
+        """Orders carrying `tag` (forwarded copies carry waybill-<order id>)."""
+        return [
+            copy.deepcopy(order)
+            for order in self._orders.values()
+            if tag in [part.strip() for part in str(order.get("tags") or "").split(",")]
+        ]
+
     def add_event(self, order_id: int, fulfillment_id: int, spec: Any) -> Json:
         fulfillment = self.fulfillment_of_order(order_id, fulfillment_id)
         status = spec.get("status") if isinstance(spec, dict) else None

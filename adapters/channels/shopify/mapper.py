@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.forwarding import ForwardedCopy, ForwardRequest, StoreFulfillment, order_id_of
 from domain.model import Address, ChannelOrder, ChannelOrderStatus, OrderLine, PaymentStatus
 
 _PAYMENT_STATUS: dict[str, PaymentStatus] = {
@@ -148,7 +149,7 @@ def to_channel_order(
     customer_name = (address.name if address else None) or _person_name(
         customer.get("first_name"), customer.get("last_name")
     )
-    return ChannelOrder(
+    mapped = ChannelOrder(
         external_id=str(_required(order, "id")),
         number=str(_required(order, "name")),
         channel_status=status,
@@ -163,6 +164,78 @@ def to_channel_order(
         currency=_text(order.get("currency")),
         total=_text(order.get("total_price")),
     )
+    forwarded_from = order_id_of(order.get("tags"))
+    if forwarded_from is None:
+        return mapped
+    return ForwardedCopy(
+        **{name: getattr(mapped, name) for name in ChannelOrder.__dataclass_fields__},
+        waybill_order_id=forwarded_from,
+        fulfillments=store_fulfillments(order.get("fulfillments") or []),
+    )
+
+
+def store_fulfillments(fulfillments: Iterable[Mapping[str, Any]]) -> list[StoreFulfillment]:
+    """A forwarded copy's live fulfillments with their tracking, for the marketplace it came from."""
+    return [
+        StoreFulfillment(
+            fulfillment_id=str(f["id"]),
+            tracking_number=_text(f.get("tracking_number")),
+            company=_text(f.get("tracking_company")),
+            url=_text(f.get("tracking_url")),
+            lines=[(_text(item.get("sku")), int(item.get("quantity") or 0)) for item in f.get("line_items") or []],
+        )
+        for f in fulfillments
+        if f.get("status") in ("success", "open", "pending") and f.get("id") is not None
+    ]
+
+
+def forwarded_order_body(request: ForwardRequest) -> dict[str, Any]:
+    """POST orders.json for a forwarded marketplace order: tagged `waybill-<id>` so it is found before any retry
+    creates it again, the marketplace named in source_name and note_attributes, no receipt to the buyer."""
+    address = request.shipping_address
+    first, _, last = (address.name if address and address.name else request.customer_name or "").partition(" ")
+    body: dict[str, Any] = {
+        "line_items": [
+            {
+                "title": line.title or line.sku or "Item",
+                "sku": line.sku or "",
+                "quantity": line.quantity,
+                "price": line.unit_price or "0.00",
+                "requires_shipping": True,
+            }
+            for line in request.lines
+        ],
+        "tags": f"{request.reference}, {request.source}",
+        "source_name": "waybill",
+        "note": f"{request.source} order {request.number}, forwarded by Waybill",
+        "note_attributes": [
+            {"name": "waybill_order_id", "value": str(request.order_id)},
+            {"name": "marketplace", "value": request.source},
+            {"name": "marketplace_order_number", "value": request.number},
+        ],
+        "financial_status": "paid" if request.paid else "pending",
+        "send_receipt": False,
+        "send_fulfillment_receipt": False,
+        "inventory_behaviour": "decrement_obeying_policy",
+    }
+    if request.customer_email:
+        body["email"] = request.customer_email
+    if request.currency:
+        body["currency"] = request.currency
+    if address is not None:
+        body["shipping_address"] = {
+            "first_name": first,
+            "last_name": last,
+            "company": address.company,
+            "address1": address.line1,
+            "address2": address.line2,
+            "city": address.city,
+            "province_code": address.region,
+            "zip": address.postal_code,
+            "country_code": address.country_code,
+            "phone": address.phone,
+        }
+    return {"order": body}
 
 
 def _looks_like_order(doc: Mapping[str, Any]) -> bool:
