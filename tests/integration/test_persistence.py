@@ -104,7 +104,15 @@ async def setup_account() -> tuple[int, Channel]:
 # --- migrations and connection settings ---------------------------------------------------
 
 #: Every migration, in order: a new one is added here on purpose, with a test of its upgrade.
-MIGRATIONS = ["0001_initial", "0002_sync_engine", "0003_shipping", "0004_drafts", "0005_forwarding", "0006_security"]
+MIGRATIONS = [
+    "0001_initial",
+    "0002_sync_engine",
+    "0003_shipping",
+    "0004_drafts",
+    "0005_forwarding",
+    "0006_security",
+    "0007_order_listing_index",
+]
 
 
 @pytest.mark.db
@@ -167,6 +175,18 @@ async def test_every_index_is_on_real_columns(db: Database) -> None:
     for index in indexes:
         columns = await client.execute_query_dict(f'PRAGMA index_info("{index["name"]}")')
         assert columns and all(column["name"] is not None for column in columns), index
+
+
+async def test_the_orders_list_is_read_off_an_index_without_sorting(db: Database) -> None:
+    """The dashboard's list (rank ascending, newest first) must not sort every order of the account."""
+    if db.is_postgres:
+        pytest.skip("the planner's choice on PostgreSQL depends on table statistics")
+    rows = models.Order.filter(account_id=1).exclude(status="ARCHIVED")
+    sql = rows.order_by("status_rank", "-channel_created_at", "-id").limit(101).sql(params_inline=True)
+    plan = await connections.get("default").execute_query_dict(f"EXPLAIN QUERY PLAN {sql}")
+    details = [step["detail"] for step in plan]
+    assert any("idx_orders_listing_desc" in detail for detail in details), details
+    assert not any("TEMP B-TREE" in detail for detail in details), details
 
 
 # --- orders ------------------------------------------------------------------------------
