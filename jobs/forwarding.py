@@ -128,7 +128,10 @@ async def after_import(runtime: Runtime, channel: models.Channel, events: Iterab
     if not order_ids or ChannelKind(channel.kind) not in rules.MARKETPLACES:
         return
     account_id: int = channel.account_id  # type: ignore[attr-defined]
-    settings = ForwardingSettings.from_settings(channel.settings)
+    # Read now, not from the sync's channel row: a sync that started before updateForwarding committed would
+    # otherwise import the page under the old setting, and the order, unchanged later, would never be pushed.
+    current = await models.Channel.filter(id=channel.id, account_id=account_id).values_list("settings", flat=True)
+    settings = ForwardingSettings.from_settings(current[0] if current else channel.settings)
     pushes = await store.pushes_for(account_id, order_ids)
     sent = [order_id for order_id in order_ids if order_id in pushes]
     if settings.mode is rules.ForwardMode.OFF and not sent:
