@@ -18,7 +18,7 @@ from pathlib import Path
 
 from adapters.persistence.secrets import SECRET_KEY_ENV, SecretBox
 from api.shipments.batch import MAX_BATCH
-from bench import fanout, labels, machine, report, run, webhooks
+from bench import fanout, labels, machine, report, run, webhooks, writeback
 from bench.profiling import REPO
 
 
@@ -76,6 +76,10 @@ def _only(args: argparse.Namespace) -> bool:
     return bool(args.webhooks_only or args.labels_only)
 
 
+#: buyLabel -> write-back samples, one label at a time.
+WRITEBACKS = 50
+
+
 def main(args: argparse.Namespace) -> list[report.BackendResult]:
     results = []
     for kind in [k.strip() for k in args.backends.split(",") if k.strip()]:
@@ -95,6 +99,13 @@ def main(args: argparse.Namespace) -> list[report.BackendResult]:
                     results[-1].fanout = pool.submit(fanout.fanout_process, kind, args.subscribers).result()
             except Exception as exc:  # a section that fails is reported missing, the others are still written
                 run.log(f"{kind}: fan-out failed: {exc!r}")
+        if kind == "sqlite" and not _only(args):
+            run.log(f"{kind}: buyLabel -> write-back, {WRITEBACKS} labels")
+            try:
+                with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    results[-1].writeback = pool.submit(writeback.writeback_process, kind, WRITEBACKS).result()
+            except Exception as exc:  # a section that fails is reported missing, the others are still written
+                run.log(f"{kind}: write-back failed: {exc!r}")
         if args.labels_only or not _only(args):
             run.log(f"{kind}: label batch benchmark, {args.labels} labels")
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -18,6 +18,8 @@ from bench.query import QueryMeasure
 from bench.stats import median, ratio, spread
 from bench.webhooks import WebhookMeasure
 from bench.webhooks import rows as webhook_rows
+from bench.writeback import WritebackMeasure
+from bench.writeback import rows as writeback_rows
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
@@ -33,6 +35,7 @@ class BackendResult:
     labels: LabelMeasure | None = None
     caches: CacheMeasure | None = None
     fanout: FanoutMeasure | None = None
+    writeback: WritebackMeasure | None = None
 
 
 def _row(cells: list[str]) -> str:
@@ -203,6 +206,8 @@ def section(machine: Machine, command: str, repeat: int, results: list[BackendRe
             out += [*([""] if result.imports else []), *webhook_rows(result.webhooks)]
         if result.fanout is not None:
             out += ["", *fanout_rows(result.fanout)]
+        if result.writeback is not None:
+            out += ["", *writeback_rows(result.writeback)]
         if result.labels is not None:
             out += [*([""] if result.imports or result.webhooks else []), *label_rows(result.labels)]
         for profile in result.profiles:
