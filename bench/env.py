@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import random
 import secrets
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -137,3 +140,21 @@ def stocked_shop(orders: int, seed: int = 7) -> tuple[FakeShopify, int]:
         shop.add_order(line_items=specs)
         lines += len(specs)
     return shop, lines
+
+
+T = TypeVar("T")
+
+
+def run_section(kind: str, measure: Callable[[Settings], Awaitable[T]]) -> T:
+    """One bench section, in the (spawned) process that calls it: quiet logging, a fresh `kind` database.
+
+    Each section runs in a process of its own, like the backends' runs: tortoise keeps per-engine SQL.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+
+    async def run() -> T:
+        async with scratch_dir() as root, fresh_database(kind, root) as database:
+            return await measure(settings_for(database))
+
+    return asyncio.run(run())

@@ -166,18 +166,7 @@ def rows(measure: FanoutMeasure) -> list[str]:
     ]
 
 
-async def _run(kind: str, subscribers: int) -> FanoutMeasure:
+def fanout_process(kind: str, subscribers: int) -> FanoutMeasure:
     from bench import env
 
-    async with env.scratch_dir() as root, env.fresh_database(kind, root) as database:
-        return await measure_fanout(env.settings_for(database), subscribers=subscribers)
-
-
-def fanout_process(kind: str, subscribers: int) -> FanoutMeasure:
-    """In a process of its own, like the other sections (tortoise keeps per-engine SQL)."""
-    import logging
-    import warnings
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    warnings.simplefilter("default")
-    return asyncio.run(_run(kind, subscribers))
+    return env.run_section(kind, lambda settings: measure_fanout(settings, subscribers=subscribers))

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from domain.addresses import FIELD_NAMES
+
 ORDER_SQL = (
     "SELECT id, number, status, status_rank, channel_created_at, customer_name, customer_email, currency, total,"
     " shipping_address FROM orders WHERE account_id = {0} ORDER BY status_rank ASC, channel_created_at DESC, id DESC"
@@ -37,17 +39,8 @@ SHIPMENT_SQL = (
     " WHERE order_id IN ({0}) AND account_id = {1} ORDER BY id"
 )
 KEY_SQL = "SELECT account_id, secret_hash, revoked_at FROM api_keys WHERE prefix = {0}"
-ADDRESS_KEYS = {
-    "name": "name",
-    "company": "company",
-    "line1": "line1",
-    "line2": "line2",
-    "city": "city",
-    "region": "region",
-    "postal_code": "postalCode",
-    "country_code": "countryCode",
-    "phone": "phone",
-}
+#: The same field names as the GraphQL Address type.
+ADDRESS_KEYS = FIELD_NAMES
 
 
 class Reader(Protocol):

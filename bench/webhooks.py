@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import time
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -210,13 +208,5 @@ def rows(measure: WebhookMeasure) -> list[str]:
     ]
 
 
-async def _run(kind: str, args: argparse.Namespace) -> WebhookMeasure:
-    async with env.scratch_dir() as root, env.fresh_database(kind, root) as database:
-        return await measure_webhooks(env.settings_for(database), deliveries=args.webhooks)
-
-
 def webhook_process(kind: str, args: argparse.Namespace) -> WebhookMeasure:
-    """In a process of its own, like the other backends' runs (tortoise keeps per-engine SQL)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    warnings.simplefilter("default")
-    return asyncio.run(_run(kind, args))
+    return env.run_section(kind, lambda settings: measure_webhooks(settings, deliveries=args.webhooks))

@@ -100,21 +100,10 @@ def rows(measure: WritebackMeasure) -> list[str]:
     ]
 
 
-async def _run(kind: str, labels: int) -> WritebackMeasure:
+def writeback_process(kind: str, labels: int) -> WritebackMeasure:
     from bench import env
 
-    async with env.scratch_dir() as root, env.fresh_database(kind, root) as database:
-        return await measure_writeback(env.settings_for(database), labels=labels)
-
-
-def writeback_process(kind: str, labels: int) -> WritebackMeasure:
-    """In a process of its own, like the other sections (tortoise keeps per-engine SQL)."""
-    import logging
-    import warnings
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    warnings.simplefilter("default")
-    return asyncio.run(_run(kind, labels))
+    return env.run_section(kind, lambda settings: measure_writeback(settings, labels=labels))
 
 
 if __name__ == "__main__":
