@@ -19,9 +19,10 @@ from api.errors import UserError, refusals
 from api.orders.draft_types import DraftRules
 from api.orders.inputs import ArchiveOrderInput, UpdateDraftInput, UpdateDraftRulesInput, UpdateOrderInput, to_edit
 from api.orders.types import Order
-from domain import drafts, edits, order_commands
+from domain import drafts, edits, model, order_commands
 from domain.edits import InvalidEdit
 from domain.errors import DomainError, ErrorCode
+from domain.ports import UnitOfWork
 
 WRITE_SCOPE = "write_shipments"
 RULES_SCOPE = "manage_channels"
@@ -103,30 +104,26 @@ async def update_order(info: Info, input: UpdateOrderInput) -> UpdateOrderPayloa
 
 
 async def archive_order(info: Info, input: ArchiveOrderInput) -> ArchiveOrderPayload:
-    context = info.context
-
-    async def run() -> Order:
-        context.require(WRITE_SCOPE)
-        uow = context.runtime.uow(context.actor)
-        return Order.from_domain(
-            await order_commands.archive_order(uow, context.account_id, _decode_order(input.order_id))
-        )
-
-    order, errors = await refusals(run)
+    order, errors = await _archiving(info, input, order_commands.archive_order)
     return ArchiveOrderPayload(order=order, user_errors=errors)
 
 
 async def unarchive_order(info: Info, input: ArchiveOrderInput) -> UnarchiveOrderPayload:
+    order, errors = await _archiving(info, input, order_commands.unarchive_order)
+    return UnarchiveOrderPayload(order=order, user_errors=errors)
+
+
+async def _archiving(
+    info: Info, input: ArchiveOrderInput, command: Callable[[UnitOfWork, int, int], Awaitable[model.Order]]
+) -> tuple[Order | None, list[UserError]]:
     context = info.context
 
     async def run() -> Order:
         context.require(WRITE_SCOPE)
         uow = context.runtime.uow(context.actor)
-        order = await order_commands.unarchive_order(uow, context.account_id, _decode_order(input.order_id))
-        return Order.from_domain(order)
+        return Order.from_domain(await command(uow, context.account_id, _decode_order(input.order_id)))
 
-    order, errors = await refusals(run)
-    return UnarchiveOrderPayload(order=order, user_errors=errors)
+    return await refusals(run)
 
 
 async def update_draft_rules(info: Info, input: UpdateDraftRulesInput) -> UpdateDraftRulesPayload:
